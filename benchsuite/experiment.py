@@ -1,0 +1,105 @@
+"""One case: (pair, weights, method, compression, seed) with the pair's fine-tuning recipe. Its hash names its
+result; running it prunes the dense model, fine-tunes under the masks and measures the outcome."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .data import load_dataset
+from .masking import apply_masks
+from .metrics import summarize
+from .pairs import get_pair
+from .pruning import Context, Masks, get_method
+from .train import evaluate, fit
+from .weights import Checkpoint, load_weights, recipe_hash
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Case:
+    pair: str
+    weights: str
+    method: str
+    compression: float
+    seed: int
+
+    @property
+    def id(self) -> str:
+        """Readable test id, e.g. `global_magnitude-mnist5k-lenet5-A-x8-s0`."""
+        return f"{self.method}-{self.pair}-{self.weights}-x{self.compression:g}-s{self.seed}"
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        """Everything that decides the result: the pair and its fine-tuning, the weights recipe, the method's
+        source fingerprint, the ratio and the seed."""
+        pair = get_pair(self.pair)
+        return {"schema": SCHEMA_VERSION, "pair": pair.spec(), "weights": self.weights,
+                "weights_recipe": recipe_hash(pair, self.weights), "method": self.method,
+                "method_version": get_method(self.method).version, "compression": self.compression, "seed": self.seed}
+
+    @cached_property
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+class Runner:
+    """Runs cases, loading each dense model and dataset once per process."""
+
+    def __init__(self, weights_dir: Path) -> None:
+        self.weights_dir = weights_dir
+        self._checkpoints: dict[tuple[str, str], Checkpoint] = {}
+
+    def checkpoint(self, case: Case) -> Checkpoint:
+        key = (case.pair, case.weights)
+        if key not in self._checkpoints:
+            self._checkpoints[key] = load_weights(get_pair(case.pair), case.weights, self.weights_dir)
+        return self._checkpoints[key]
+
+    def context(self, case: Case) -> Context:
+        """A fresh dense model and the case's seeded generator, which draws the pruning batch and then whatever
+        the method draws."""
+        pair = get_pair(case.pair)
+        torch.manual_seed(case.seed)
+        generator = torch.Generator().manual_seed(case.seed)
+        batch = load_dataset(pair.dataset).train.sample(pair.prune_batch, generator)
+        return Context(self.checkpoint(case).model(pair), case.compression, batch, generator)
+
+    def finish(self, case: Case, ctx: Context, masks: Masks) -> dict[str, Any]:
+        """Apply the masks, fine-tune, check the masks held, and measure. Returns the result record."""
+        pair, data = get_pair(case.pair), load_dataset(get_pair(case.pair).dataset)
+        model = ctx.model
+        apply_masks(model, masks)
+        before = evaluate(model, data.test)
+        start = time.perf_counter()
+        fit(model, data.train, pair.finetune, torch.Generator().manual_seed(case.seed))
+        finetune_seconds = time.perf_counter() - start
+        params = dict(model.named_parameters())
+        leaked = {n: int(params[n][~m].count_nonzero()) for n, m in masks.items()}
+        if any(leaked.values()):
+            raise AssertionError(f"{case.id}: masked weights became nonzero during fine-tuning: {leaked}")
+        val, test = evaluate(model, data.val), evaluate(model, data.test)
+        size = summarize(model, data.input_shape)
+        checkpoint = self.checkpoint(case)
+        return {
+            "hash": case.hash, "schema": SCHEMA_VERSION, "suite_version": __version__,
+            "method_version": case.spec["method_version"], "torch": torch.__version__,
+            "pair": case.pair, "weights": case.weights, "method": case.method,
+            "compression": case.compression, "seed": case.seed, "weights_sha256": checkpoint.sha256,
+            "dense_top1": checkpoint.info["test_top1"], "dense_top5": checkpoint.info["test_top5"],
+            "top1": test.top1, "top5": test.top5, "loss": test.loss, "correct1": test.correct1, "n_test": test.n,
+            "val_top1": val.top1, "top1_before_finetune": before.top1, "top5_before_finetune": before.top5,
+            "params": size["params"], "nonzero_params": size["nonzero_params"],
+            "compression_achieved": size["compression"], "flops": size["flops"],
+            "nonzero_flops": size["nonzero_flops"], "speedup": size["speedup"],
+            "layer_density": {row["layer"]: row["density"] for row in size["layers"]},
+            "finetune_seconds": finetune_seconds,
+        }

@@ -1,0 +1,107 @@
+"""Mask math on tensors: compression -> keep counts, exact top-k selection, validation."""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+
+class MaskError(ValueError):
+    """A method returned masks (or weights) that break the contract."""
+
+
+def keep_count(total: int, prunable: int, compression: float) -> int:
+    """Prunable weights to keep so that total / nonzero == compression (ShrinkBench's definition).
+
+    Non-prunable parameters (biases, norms, the classifier) all stay, so the keep count is what is left of the
+    nonzero budget round(total / compression) once they are paid for.
+    """
+    if not isinstance(compression, (int, float)) or not math.isfinite(compression) or compression < 1:
+        raise ValueError(f"compression must be a finite number >= 1 (total / nonzero parameters), got {compression!r}")
+    fixed = total - prunable
+    keep = math.floor(total / compression + 0.5) - fixed
+    if keep < 0:
+        reachable = total / fixed if fixed else math.inf
+        raise ValueError(
+            f"compression {compression:g} is unreachable: {fixed:,} of the {total:,} parameters are not prunable, "
+            f"so the highest reachable compression is {reachable:.2f}; ask for a lower one"
+        )
+    return min(keep, prunable)
+
+
+def layer_keep_counts(sizes: Mapping[str, int], keep: int) -> dict[str, int]:
+    """Per-layer keep counts for a uniform fraction keep / sum(sizes): round-half-up(fraction * n), exactly."""
+    total = sum(sizes.values())
+    return {name: (2 * keep * n + total) // (2 * total) for name, n in sizes.items()}
+
+
+def _top(scores: Tensor, k: int, where: str) -> Tensor:
+    """Boolean mask of the k largest entries; ties go to the lower flat index (stable sort)."""
+    flat = scores.detach().reshape(-1)
+    if torch.isnan(flat).any():
+        raise MaskError(f"scores for {where} contain NaN; a method must give every weight a comparable score")
+    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    mask[torch.argsort(flat.float(), descending=True, stable=True)[:k]] = True
+    return mask
+
+
+def select_global(scores: Mapping[str, Tensor], keep: int) -> dict[str, Tensor]:
+    """Keep the `keep` highest scores over all layers together."""
+    flat = torch.cat([s.detach().reshape(-1).float().cpu() for s in scores.values()])
+    chosen = _top(flat, keep, "the model").split([s.numel() for s in scores.values()])
+    return {name: m.view(s.shape).to(s.device) for (name, s), m in zip(scores.items(), chosen)}
+
+
+def select_layerwise(scores: Mapping[str, Tensor], counts: Mapping[str, int]) -> dict[str, Tensor]:
+    """Keep the counts[name] highest scores inside each layer."""
+    return {name: _top(s, counts[name], name).view(s.shape) for name, s in scores.items()}
+
+
+def validate(
+    masks: object,
+    shapes: Mapping[str, torch.Size],
+    expected: int | Mapping[str, int],
+    method: str,
+) -> dict[str, Tensor]:
+    """Check keys, types, shapes and the exact kept count (a total, or one count per layer)."""
+    if not isinstance(masks, Mapping):
+        raise MaskError(f"method {method!r} returned {type(masks).__name__}; return a dict of boolean masks")
+    missing, extra = sorted(set(shapes) - set(masks)), sorted(set(masks) - set(shapes))
+    if missing or extra:
+        raise MaskError(
+            f"method {method!r} returned masks for the wrong parameters: missing {missing}, unexpected {extra}; "
+            f"return one mask for each prunable parameter"
+        )
+    for name, shape in shapes.items():
+        m = masks[name]
+        if not isinstance(m, Tensor) or m.dtype != torch.bool:
+            kind = m.dtype if isinstance(m, Tensor) else type(m).__name__
+            raise MaskError(f"method {method!r}: mask for {name} is {kind}, not a torch.bool tensor")
+        if m.shape != shape:
+            raise MaskError(f"method {method!r}: mask for {name} has shape {tuple(m.shape)}, weight is {tuple(shape)}")
+    if isinstance(expected, Mapping):
+        for name, count in expected.items():
+            kept = int(masks[name].sum())
+            if kept != count:
+                raise MaskError(f"method {method!r}: mask for {name} keeps {kept:,} weights, expected exactly {count:,}")
+    else:
+        kept = sum(int(masks[name].sum()) for name in shapes)
+        if kept != expected:
+            raise MaskError(f"method {method!r}: masks keep {kept:,} weights in all, expected exactly {expected:,}")
+    return dict(masks)
+
+
+def validate_weights(weights: object, shapes: Mapping[str, torch.Size], method: str) -> dict[str, Tensor]:
+    """Check optional new weight values: known prunable names, same shapes, floating point, finite."""
+    if not isinstance(weights, Mapping):
+        raise MaskError(f"method {method!r} returned weights of type {type(weights).__name__}; return a dict")
+    for name, w in weights.items():
+        if name not in shapes:
+            raise MaskError(f"method {method!r} returned new values for {name!r}, which is not a prunable parameter")
+        if not isinstance(w, Tensor) or not w.is_floating_point() or w.shape != shapes[name]:
+            raise MaskError(f"method {method!r}: new values for {name} must be a float tensor of shape {tuple(shapes[name])}")
+        if not torch.isfinite(w).all():
+            raise MaskError(f"method {method!r}: new values for {name} contain NaN or inf")
+    return dict(weights)

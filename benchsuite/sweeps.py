@@ -1,0 +1,59 @@
+"""Named sets of cases (`smoke` for the tests, `quick` for the default job), narrowed by filters."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+from .experiment import Case
+from .pairs import PAIRS
+from .pruning import list_methods
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class Block:
+    """Pairs x weights x methods (glob patterns over method names)."""
+
+    pairs: tuple[str, ...]
+    weights: tuple[str, ...]
+    methods: str = "*"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    blocks: tuple[Block, ...]
+    compressions: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+    def cases(self) -> list[Case]:
+        """Every case of the sweep, in a stable order, each once."""
+        seen: dict[Case, None] = {}
+        for b in self.blocks:
+            for pair, weights in product(b.pairs, b.weights):
+                PAIRS.get(pair).recipe(weights)  # fail early on a typo
+                for method, c, s in product(list_methods(b.methods), self.compressions, self.seeds):
+                    seen[Case(pair, weights, method, c, s)] = None
+        return list(seen)
+
+
+def narrow(cases: list[Case], field: str, allowed: set | None, sweep: str) -> list[Case]:
+    """Keep the cases whose `field` is in `allowed` (None keeps all); a filter that keeps nothing is an error."""
+    if allowed is None:
+        return cases
+    kept = [c for c in cases if getattr(c, field) in allowed]
+    if not kept:
+        have = sorted({getattr(c, field) for c in cases}, key=str)
+        raise ValueError(f"no case of sweep {sweep!r} has {field} in {sorted(allowed, key=str)}; it has {have}")
+    return kept
+
+
+SWEEPS: Registry[Sweep] = Registry("sweep")
+MNIST5K = ("mnist5k-lenet300", "mnist5k-lenet5")
+SWEEPS.add("smoke", Sweep("smoke", (Block(MNIST5K[:1], ("A",)),), (4,), (0,)))
+SWEEPS.add("quick", Sweep(
+    "quick",
+    (Block(MNIST5K, ("A",)), Block(MNIST5K, ("B",), "global_magnitude,layer_magnitude")),
+    (2, 4, 8, 16, 32),
+    (0, 1, 2),
+))

@@ -1,0 +1,29 @@
+"""The sweep test. A test module runs the selected sweep by importing it:
+
+    from benchsuite.testing import test_case  # noqa: F401
+"""
+from __future__ import annotations
+
+from benchsuite.experiment import Case, Runner
+from benchsuite.pruning import call_method, get_method
+from benchsuite.store import Store
+
+
+def test_case(case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store: Store, benchsuite_rounds: int):
+    """Prune (timed), then take the result from the store or fine-tune and measure it, and record the metrics."""
+    method = get_method(case.method)
+    contexts = []
+
+    def fresh():
+        contexts.append(benchsuite_runner.context(case))
+        return (method, contexts[-1]), {}
+
+    masks = benchmark.pedantic(call_method, setup=fresh, rounds=benchsuite_rounds)
+    result = benchsuite_store.get(case.hash)
+    if result is None:
+        result = benchsuite_runner.finish(case, contexts[-1], masks)
+        result["prune_seconds"] = benchmark.stats.stats.median if benchmark.stats else None
+        benchsuite_store.put(result)
+    assert result["nonzero_params"] <= result["params"]
+    assert 0.0 <= result["top1"] <= result["top5"] <= 1.0
+    benchmark.extra_info.update({k: v for k, v in result.items() if k != "layer_density"})
