@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 SEED_RANGE = 0.05  # seeds "disagree strongly" when their top-1 spans at least 5 points
+MARGIN = 0.005  # one method "beats" another when its mean top-1 is higher by more than half a point
 GLOBAL, LAYER = "global_magnitude", "layer_magnitude"
 
 
@@ -26,6 +27,11 @@ def _at_speedup(agg: pd.DataFrame, methods: list[str]) -> tuple[np.ndarray, dict
     return 2**grid, {m: np.interp(grid, np.log2(c["speedup"]), c["top1"]) for m, c in curves.items()}
 
 
+def _lead(difference: float) -> int:
+    """1 when the difference of mean top-1 exceeds MARGIN, -1 when it is below -MARGIN, else 0 (a tie)."""
+    return int(difference > MARGIN) - int(difference < -MARGIN)
+
+
 def _ranking(agg: pd.DataFrame) -> list[str]:
     """Methods by mean rank over the compressions they share (best first)."""
     wide = agg.pivot(index="compression", columns="method", values="top1").dropna()
@@ -38,27 +44,27 @@ def paper_claims(agg: pd.DataFrame) -> list[str]:
     wins = [(p, w, c, g_ - l_) for p, w in groups
             for c, (g_, l_) in pd.concat([_mean(agg, p, w, GLOBAL), _mean(agg, p, w, LAYER)], axis=1).dropna().iterrows()]
     if wins:
-        k = sum(d > 0 for *_, d in wins)
-        verdict = "reproduced" if k > len(wins) / 2 else "not reproduced"
-        out.append(f"- **Global beats layerwise magnitude at equal model size** — {verdict}: {GLOBAL} has the higher "
-                   f"mean top-1 in {k} of {len(wins)} (pair, weights, compression) settings.")
+        k, lost = sum(d > MARGIN for *_, d in wins), sum(d < -MARGIN for *_, d in wins)
+        verdict = "reproduced" if k > lost else "not reproduced"
+        out.append(f"- **Global beats layerwise magnitude at equal model size** — {verdict}: {GLOBAL} beats {LAYER} "
+                   f"in {k} and loses in {lost} of {len(wins)} (pair, weights, compression) settings.")
         flips = []
         for p, w in groups:
             speed, top = _at_speedup(agg[(agg.pair == p) & (agg.weights == w)], [GLOBAL, LAYER])
             flips += [f"{p} {w} at {s:.1f}x ({(b - a) * 100:+.2f} pts)" for s, a, b in zip(speed, top.get(GLOBAL, []),
-                                                                                     top.get(LAYER, [])) if b > a]
+                                                                                     top.get(LAYER, [])) if b - a > MARGIN]
         verdict = "reproduced" if flips else "not reproduced"
         out.append(f"- **Layerwise can win at equal theoretical speedup** — {verdict}: interpolated at equal speedup, "
-                   f"{LAYER} beats {GLOBAL} in {len(flips)} places" + (f": {'; '.join(flips[:6])}." if flips else "."))
+                   f"{LAYER} beats {GLOBAL} by over {MARGIN * 100:.1f} points in {len(flips)} places" + (f": {'; '.join(flips[:6])}." if flips else "."))
     both = [(p, c) for p, g in agg.groupby("pair") for c in g.compression.unique()
             if all(len(_mean(agg, p, w, m).get([c], [])) for w in ("A", "B") for m in (GLOBAL, LAYER))]
     if both:
-        changed = [f"{p} x{c:g}" for p, c in both
-                   if (_mean(agg, p, "A", GLOBAL)[c] > _mean(agg, p, "A", LAYER)[c])
-                   != (_mean(agg, p, "B", GLOBAL)[c] > _mean(agg, p, "B", LAYER)[c])]
+        lead = {(p, c, w): _lead(_mean(agg, p, w, GLOBAL)[c] - _mean(agg, p, w, LAYER)[c])
+                for p, c in both for w in ("A", "B")}
+        changed = [f"{p} x{c:g}" for p, c in both if lead[p, c, "A"] * lead[p, c, "B"] < 0]
         verdict = "reproduced" if changed else "not reproduced"
         out.append(f"- **The initial weights change the ranking** (weights A: Adam lr 1e-3, B: lr 1e-4) — {verdict}: "
-                   f"the order of {GLOBAL} and {LAYER} differs between A and B in {len(changed)} of {len(both)} "
+                   f"{GLOBAL} beats {LAYER} (by over {MARGIN * 100:.1f} points) under one and loses under the other in {len(changed)} of {len(both)} "
                    f"(pair, compression) settings" + (f": {', '.join(changed)}." if changed else "."))
     return out
 
@@ -117,9 +123,9 @@ def findings(frame: pd.DataFrame, agg: pd.DataFrame) -> list[str]:
     out += ["", "### Layers emptied by pruning", ""]
     cols = [c for c in frame.columns if c.startswith("density:")]
     emptied: dict[tuple, set[str]] = {}
-    for row in frame[(frame[cols] == 0).any(axis=1)].itertuples() if cols else []:
+    for _, row in frame[(frame[cols] == 0).any(axis=1)].iterrows() if cols else []:
         key = (row.method, row.pair, row.weights, row.compression)
-        emptied.setdefault(key, set()).update(c.split(":", 1)[1] for c in cols if getattr(row, c) == 0)
+        emptied.setdefault(key, set()).update(c.split(":", 1)[1] for c in cols if row[c] == 0)
     out += [f"- {m} on {p} weights {w} at x{c:g}: {', '.join(sorted(layers))} (that layer passes on only biases)"
             for (m, p, w, c), layers in sorted(emptied.items())] or ["- none: every prunable layer kept a weight"]
     return out

@@ -38,12 +38,17 @@ def layer_keep_counts(sizes: Mapping[str, int], keep: int) -> dict[str, int]:
 
 
 def _top(scores: Tensor, k: int, where: str) -> Tensor:
-    """Boolean mask of the k largest entries; ties go to the lower flat index (stable sort)."""
-    flat = scores.detach().reshape(-1)
+    """Boolean mask of the k largest entries; among entries equal to the k-th largest, the lower flat indices
+    are kept. Linear time: a k-th value search, not a sort."""
+    flat = scores.detach().reshape(-1).float()
     if torch.isnan(flat).any():
         raise MaskError(f"scores for {where} contain NaN; a method must give every weight a comparable score")
-    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-    mask[torch.argsort(flat.float(), descending=True, stable=True)[:k]] = True
+    if k <= 0 or k >= flat.numel():
+        return torch.full_like(flat, k > 0, dtype=torch.bool)
+    threshold = flat.kthvalue(flat.numel() - k + 1).values
+    mask = flat > threshold
+    ties = (flat == threshold).nonzero().squeeze(1)
+    mask[ties[: k - int(mask.sum())]] = True
     return mask
 
 

@@ -48,7 +48,7 @@ def load_weights(pair: Pair, weights: str, cache: Path) -> Checkpoint:
     stem = cache / f"{pair.name}-{weights}-{recipe_hash(pair, weights)}"
     pt, meta = stem.with_suffix(".pt"), stem.with_suffix(".json")
     cache.mkdir(parents=True, exist_ok=True)
-    with open(stem.with_suffix(".lock"), "w") as lock:
+    with open(stem.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (pt.exists() and meta.exists()):
             _train(pair, weights, pt, meta)

@@ -1,0 +1,87 @@
+"""Whole sweeps through pytest, in a separate process each (pytester)."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = '''
+import torch
+from benchsuite import register_method
+from benchsuite.sweeps import SWEEPS, Block, Sweep
+
+
+@register_method("hostile")
+def hostile(ctx):
+    """Returns float masks: must fail alone."""
+    return {n: torch.ones_like(w) for n, w in ctx.weights.items()}
+
+
+SWEEPS.add("tiny", Sweep("tiny", (Block(("mnist5k-lenet300",), ("A",), "global_magnitude,random,hostile"),), (4,), (0, 1)))
+'''
+
+
+@pytest.fixture
+def sweep_dir(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
+    return pytester
+
+
+def run(pytester, *args):
+    return pytester.runpytest_subprocess("--sweep", "tiny", "--bench-dir", "bench", "--prune-rounds", "1",
+                                         "-p", "no:randomly", *args)
+
+
+def test_a_hostile_method_fails_alone_and_the_others_are_stored(sweep_dir):
+    result = run(sweep_dir)
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines(["*MaskError: method 'hostile': mask for fc1.weight is torch.float32*"])
+    assert len(list((sweep_dir.path / "bench" / "results").glob("*.json"))) == 4
+    rows = list(csv.DictReader(open(sweep_dir.path / "leaderboard" / "tiny" / "results.csv")))
+    assert sorted({r["method"] for r in rows}) == ["global_magnitude", "random"]
+    board = (sweep_dir.path / "leaderboard" / "tiny" / "README.md").read_text()
+    assert "4 of 6 cases" in board and "hostile" not in board
+
+
+def test_a_second_run_recomputes_nothing(sweep_dir):
+    run(sweep_dir, "--methods", "global_magnitude,random").assert_outcomes(passed=4)
+    files = sorted((sweep_dir.path / "bench").rglob("*.*"))
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    second = run(sweep_dir, "--methods", "global_magnitude,random", "-v")
+    second.assert_outcomes(passed=4)
+    second.stdout.fnmatch_lines(["*test_case?global_magnitude-mnist5k-lenet300-A-x4-s0? PASSED*"])
+    assert sorted((sweep_dir.path / "bench").rglob("*.*")) == files
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps  # no result rewritten, no model retrained
+
+
+def test_xdist_loses_nothing_and_writes_the_leaderboard_once(sweep_dir):
+    result = run(sweep_dir, "-n", "2", "--methods", "global_magnitude,random")
+    result.assert_outcomes(passed=4)
+    assert len([l for l in result.outlines if l.startswith("leaderboard:")]) == 1
+    rows = list(csv.DictReader(open(sweep_dir.path / "leaderboard" / "tiny" / "results.csv")))
+    assert len(rows) == 4
+
+
+def test_a_filter_that_matches_nothing_is_a_usage_error(sweep_dir):
+    result = run(sweep_dir, "--compressions", "64")
+    result.stderr.fnmatch_lines(["*no case of sweep 'tiny' has compression in [64.0]; it has [4]*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_the_regression_check_fails_a_session_with_a_worse_method(sweep_dir):
+    run(sweep_dir, "--methods", "global_magnitude").assert_outcomes(passed=2)
+    rows = list(csv.DictReader(open(sweep_dir.path / "leaderboard" / "tiny" / "results.csv")))
+    for r in rows:  # a reference that is ten points better, with a little seed noise
+        r["top1"] = float(r["top1"]) + 0.10 + 0.001 * int(r["seed"])
+    with open(sweep_dir.path / "reference.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run(sweep_dir, "--methods", "global_magnitude", "--compare-to", "reference.csv")
+    result.stdout.fnmatch_lines(["*global_magnitude on mnist5k-lenet300 A x4 vs global_magnitude*REGRESSION*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    same = run(sweep_dir, "--methods", "global_magnitude", "--compare-to", "leaderboard/tiny/results.csv")
+    assert same.ret == pytest.ExitCode.OK
