@@ -40,6 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sweep: a case of the selected pruning sweep (deselect with -m 'not sweep')")
     config.pluginmanager.register(_CaseCounter(config), "benchsuite-case-counter")
+    try:
+        selected_cases(config)  # a typo in a filter stops the session before anything runs
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        raise pytest.UsageError(str(e).strip('"')) from None
 
 
 class _CaseCounter:
@@ -88,10 +92,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "method" in metafunc.fixturenames:
         metafunc.parametrize("method", list_methods())
     if "case" in metafunc.fixturenames:
-        try:
-            cases = selected_cases(metafunc.config)
-        except (KeyError, ValueError) as e:
-            raise pytest.UsageError(str(e).strip('"')) from None
+        cases = selected_cases(metafunc.config)
         metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=pytest.mark.sweep) for c in cases])
 
 

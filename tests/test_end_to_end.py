@@ -67,7 +67,7 @@ def test_xdist_loses_nothing_and_writes_the_leaderboard_once(sweep_dir):
 
 def test_a_filter_that_matches_nothing_is_a_usage_error(sweep_dir):
     result = run(sweep_dir, "--compressions", "64")
-    result.stderr.fnmatch_lines(["*no case of sweep 'tiny' has compression in [64.0]; it has [4]*"])
+    assert "no case of sweep 'tiny' has compression in [64.0]; it has [4]" in result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 

@@ -1,0 +1,61 @@
+"""Speed benchmarks (pytest-benchmark): the pruning step of every method, and one training step of a masked
+model against a dense one and against torch.nn.utils.prune's masked model. Compare the groups' means."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import prune as torch_prune
+
+import benchsuite as bs
+from benchsuite.pruning import Context, call_method, get_method, prunable
+
+ARCHS = ["lenet300", "lenet5"]
+
+
+def batch(size=256):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(size, 1, 28, 28, generator=g), torch.randint(0, 10, (size,), generator=g)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_pruning_step(benchmark, method, arch):
+    benchmark.group = f"prune {arch} x8"
+    torch.manual_seed(0)
+    model, data = bs.get_model(arch), batch()
+
+    def fresh():
+        return (get_method(method), Context(model, 8, data, torch.Generator().manual_seed(0))), {}
+
+    masks = benchmark.pedantic(call_method, setup=fresh, rounds=20, warmup_rounds=2)
+    assert len(masks) == len(prunable(model))
+
+
+def _model(arch, masking):
+    torch.manual_seed(0)
+    model = bs.get_model(arch)
+    masks = bs.prune(model, "global_magnitude", 8, batch())
+    if masking == "benchsuite":
+        bs.apply_masks(model, masks)
+    elif masking == "torch_prune":
+        for name, module in prunable(model).items():
+            torch_prune.custom_from_mask(module, "weight", masks[f"{name}.weight"])
+    return model.train()
+
+
+@pytest.mark.parametrize("masking", ["dense", "benchsuite", "torch_prune"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_training_step(benchmark, arch, masking):
+    benchmark.group = f"train step {arch} batch 64"
+    model = _model(arch, masking)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x, y = batch(64)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    benchmark.pedantic(step, rounds=200, warmup_rounds=20)
+    if masking == "benchsuite":  # the measured step kept the masks
+        assert model.fc1.weight.count_nonzero() < model.fc1.weight.numel()
