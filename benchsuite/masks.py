@@ -90,7 +90,9 @@ def validate(
         for name, count in expected.items():
             kept = int(masks[name].sum())
             if kept != count:
-                raise MaskError(f"method {method!r}: mask for {name} keeps {kept:,} weights, expected exactly {count:,}")
+                raise MaskError(
+                    f"method {method!r}: mask for {name} keeps {kept:,} weights, expected exactly {count:,}"
+                )
     else:
         kept = sum(int(masks[name].sum()) for name in shapes)
         if kept != expected:
@@ -106,7 +108,9 @@ def validate_weights(weights: object, shapes: Mapping[str, torch.Size], method: 
         if name not in shapes:
             raise MaskError(f"method {method!r} returned new values for {name!r}, which is not a prunable parameter")
         if not isinstance(w, Tensor) or not w.is_floating_point() or w.shape != shapes[name]:
-            raise MaskError(f"method {method!r}: new values for {name} must be a float tensor of shape {tuple(shapes[name])}")
+            raise MaskError(
+                f"method {method!r}: new values for {name} must be a float tensor of shape {tuple(shapes[name])}"
+            )
         if not torch.isfinite(w).all():
             raise MaskError(f"method {method!r}: new values for {name} contain NaN or inf")
     return dict(weights)

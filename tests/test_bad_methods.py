@@ -6,7 +6,7 @@ import torch
 
 import benchsuite as bs
 from benchsuite.masks import MaskError
-from benchsuite.pruning import METHODS, Method, call_method, Context
+from benchsuite.pruning import METHODS, Context, Method, call_method
 
 
 def run(fn, scope="global"):

@@ -1,6 +1,7 @@
 """The embedded dataset split and the initial-weights store."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,6 @@ from benchsuite.data import load_dataset
 from benchsuite.pairs import get_pair
 from benchsuite.train import Recipe
 from benchsuite.weights import load_weights
-import dataclasses
 
 
 def test_mnist5k_split_is_stratified_disjoint_and_fixed():

@@ -19,7 +19,8 @@ def hostile(ctx):
     return {n: torch.ones_like(w) for n, w in ctx.weights.items()}
 
 
-SWEEPS.add("tiny", Sweep("tiny", (Block(("mnist5k-lenet300",), ("A",), "global_magnitude,random,hostile"),), (4,), (0, 1)))
+BLOCK = Block(("mnist5k-lenet300",), ("A",), "global_magnitude,random,hostile")
+SWEEPS.add("tiny", Sweep("tiny", (BLOCK,), (4,), (0, 1)))
 '''
 
 
@@ -60,7 +61,7 @@ def test_a_second_run_recomputes_nothing(sweep_dir):
 def test_xdist_loses_nothing_and_writes_the_leaderboard_once(sweep_dir):
     result = run(sweep_dir, "-n", "2", "--methods", "global_magnitude,random")
     result.assert_outcomes(passed=4)
-    assert len([l for l in result.outlines if l.startswith("leaderboard:")]) == 1
+    assert len([line for line in result.outlines if line.startswith("leaderboard:")]) == 1
     rows = list(csv.DictReader(open(sweep_dir.path / "leaderboard" / "tiny" / "results.csv")))
     assert len(rows) == 4
 
