@@ -54,13 +54,9 @@ class Dataset:
 DATASETS: Registry = Registry("dataset")
 
 
+@lru_cache(maxsize=None)
 def load_dataset(name: str) -> Dataset:
     """A dataset by name, loaded once per process."""
-    return _load(name)
-
-
-@lru_cache(maxsize=None)
-def _load(name: str) -> Dataset:
     return DATASETS.get(name)()
 
 

@@ -75,7 +75,8 @@ class Runner:
 
     def finish(self, case: Case, ctx: Context, masks: Masks) -> dict[str, Any]:
         """Apply the masks, fine-tune, check the masks held, and measure. Returns the result record."""
-        pair, data = get_pair(case.pair), load_dataset(get_pair(case.pair).dataset)
+        pair = get_pair(case.pair)
+        data = load_dataset(pair.dataset)
         model = ctx.model
         apply_masks(model, masks)
         before = evaluate(model, data.test)

@@ -120,9 +120,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     sweep = SWEEPS.get(config.getoption("sweep"))
     store = Store(bench_dir(config) / "results")
     out = Path(config.getoption("leaderboard_dir") or config.rootpath / "leaderboard") / sweep.name
-    frame = store.frame(c.hash for c in sweep.cases())
-    write_leaderboard(frame, sweep, out)
-    lines = [f"leaderboard: {out / 'README.md'} ({len(frame)} of {len(sweep.cases())} cases stored)"]
+    cases = sweep.cases()
+    frame = store.frame(c.hash for c in cases)
+    write_leaderboard(frame, sweep.name, len(cases), out)
+    lines = [f"leaderboard: {out / 'README.md'} ({len(frame)} of {len(cases)} cases stored)"]
     if config.getoption("compare_to"):
         from .regression import check
         ran = store.frame(c.hash for c in selected_cases(config))
