@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .data import load_dataset
+from .data import Dataset, load_dataset
 from .masking import apply_masks
 from .metrics import summarize
 from .pairs import get_pair
@@ -52,31 +52,43 @@ class Case:
 
 
 class Runner:
-    """Runs cases, loading each dense model and dataset once per process."""
+    """Runs cases on one device, loading each dataset and dense model once per process."""
 
-    def __init__(self, weights_dir: Path) -> None:
-        self.weights_dir = weights_dir
+    def __init__(self, weights_dir: Path, data_root: Path | None = None, device: str = "cpu") -> None:
+        self.weights_dir, self.data_root, self.device = weights_dir, data_root, torch.device(device)
         self._checkpoints: dict[tuple[str, str], Checkpoint] = {}
+        self._data: dict[str, Dataset] = {}
+
+    def data(self, name: str) -> Dataset:
+        if name not in self._data:
+            self._data[name] = load_dataset(name, self.data_root).to(self.device)
+        return self._data[name]
 
     def checkpoint(self, case: Case) -> Checkpoint:
         key = (case.pair, case.weights)
         if key not in self._checkpoints:
-            self._checkpoints[key] = load_weights(get_pair(case.pair), case.weights, self.weights_dir)
+            pair = get_pair(case.pair)
+            self._checkpoints[key] = load_weights(pair, case.weights, self.weights_dir, self.data(pair.dataset),
+                                                  str(self.device))
         return self._checkpoints[key]
 
     def context(self, case: Case) -> Context:
         """A fresh dense model and the case's seeded generator, which draws the pruning batch and then whatever
         the method draws."""
         pair = get_pair(case.pair)
+        data = self.data(pair.dataset)
         torch.manual_seed(case.seed)
         generator = torch.Generator().manual_seed(case.seed)
-        batch = load_dataset(pair.dataset).train.sample(pair.prune_batch, generator)
-        return Context(self.checkpoint(case).model(pair), case.compression, batch, generator)
+        batch = data.train.sample(pair.prune_batch, generator)
+        model = self.checkpoint(case).model(pair, data.num_classes).to(self.device)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        return Context(model, case.compression, batch, generator)
 
     def finish(self, case: Case, ctx: Context, masks: Masks) -> dict[str, Any]:
         """Apply the masks, fine-tune, check the masks held, and measure. Returns the result record."""
         pair = get_pair(case.pair)
-        data = load_dataset(pair.dataset)
+        data = self.data(pair.dataset)
         model = ctx.model
         apply_masks(model, masks)
         before = evaluate(model, data.test)

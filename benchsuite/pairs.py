@@ -39,18 +39,48 @@ def get_pair(name: str) -> Pair:
     return PAIRS.get(name)
 
 
-# Weights A and B are the paper's two starting points (ShrinkBench, Figure 3): the same model trained with Adam
-# at learning rate 1e-3 (A) and 1e-4 (B). Fine-tuning is the same for every method and ratio.
-def _mnist5k(model: str, epochs: int, finetune_epochs: int) -> Pair:
+def adam(lr: float, epochs: int, batch: int) -> Recipe:
+    return Recipe("adam", lr, epochs, batch, cosine=True)
+
+
+def sgd(lr: float, epochs: int, batch: int, weight_decay: float = 5e-4) -> Recipe:
+    return Recipe("sgd", lr, epochs, batch, momentum=0.9, weight_decay=weight_decay, cosine=True)
+
+
+# Weights A and B are the paper's two starting points (ShrinkBench, Figure 3): the same model trained with Adam at
+# learning rate 1e-3 (A) and 1e-4 (B). Fine-tuning is the same for every method and ratio of a pair.
+def _mnist(dataset: str, model: str, epochs: int, finetune_epochs: int, batch: int) -> Pair:
     return Pair(
-        name=f"mnist5k-{model}",
-        dataset="mnist5k",
+        name=f"{dataset}-{model}",
+        dataset=dataset,
         model=model,
-        weights={"A": Recipe("adam", 1e-3, epochs, 64), "B": Recipe("adam", 1e-4, epochs, 64)},
-        finetune=Recipe("sgd", 0.01, finetune_epochs, 64, momentum=0.9, weight_decay=5e-4, cosine=True),
+        weights={"A": Recipe("adam", 1e-3, epochs, batch), "B": Recipe("adam", 1e-4, epochs, batch)},
+        finetune=sgd(0.01, finetune_epochs, batch),
         prune_batch=256,
     )
 
 
-PAIRS.add("mnist5k-lenet300", _mnist5k("lenet300", epochs=20, finetune_epochs=2))
-PAIRS.add("mnist5k-lenet5", _mnist5k("lenet5", epochs=20, finetune_epochs=2))
+def _cifar(dataset: str, model: str, weights: tuple[str, ...]) -> Pair:
+    recipes = {"A": adam(1e-3, 100, 128), "B": adam(1e-4, 100, 128)}
+    return Pair(f"{dataset}-{model}", dataset, model, {w: recipes[w] for w in weights}, sgd(0.01, 30, 128), 256)
+
+
+def _imagenet(model: str) -> Pair:
+    # "sgd": the torchvision reference recipe (lr 0.1 for batch 256, weight decay 1e-4, 90 epochs), cosine.
+    return Pair(f"imagenet-{model}", "imagenet", f"imagenet_{model}", {"sgd": sgd(0.1, 90, 256, 1e-4)},
+                sgd(0.01, 5, 256, 1e-4), 256)
+
+
+for _pair in (
+    _mnist("mnist5k", "lenet300", epochs=20, finetune_epochs=2, batch=64),
+    _mnist("mnist5k", "lenet5", epochs=20, finetune_epochs=2, batch=64),
+    _mnist("mnist", "lenet300", epochs=20, finetune_epochs=5, batch=128),
+    _mnist("mnist", "lenet5", epochs=20, finetune_epochs=5, batch=128),
+    _cifar("cifar10", "resnet20", ("A",)),
+    _cifar("cifar10", "resnet56", ("A", "B")),
+    _cifar("cifar10", "vgg16", ("A",)),
+    _cifar("cifar100", "resnet56", ("A",)),
+    _imagenet("resnet18"),
+    _imagenet("resnet50"),
+):
+    PAIRS.add(_pair.name, _pair)

@@ -28,6 +28,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--bench-dir", help="where dense weights and results are cached (default: <rootdir>/.benchsuite, "
                 "or $BENCHSUITE_DIR)")
     g.addoption("--leaderboard-dir", help="where leaderboards are written (default: <rootdir>/leaderboard)")
+    g.addoption("--data-root", help="folder holding full datasets (MNIST, CIFAR, ImageNet; layout in the README; "
+                "default: $BENCHSUITE_DATA)")
+    g.addoption("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu); with cuda and xdist, worker "
+                "gwK takes GPU K modulo the number of GPUs")
+    g.addoption("--shard", help="I/N: run only every N-th case starting at I (0-based), e.g. one job of N on a "
+                "cluster writing to a shared --bench-dir")
     g.addoption("--prune-rounds", type=int, default=3, help="timed rounds of each pruning step (default: 3)")
     g.addoption("--compare-to", help="results.csv of a committed leaderboard: fail when a method that ran is "
                 "significantly worse than its reference there (see README, 'Regression check')")
@@ -75,6 +81,8 @@ def selected_cases(config: pytest.Config) -> list[Case]:
         cases = narrow(cases, "weights", _words(opt("weights")), sweep.name)
         cases = narrow(cases, "compression", _words(opt("compressions"), float), sweep.name)
         cases = narrow(cases, "seed", _words(opt("seeds"), int), sweep.name)
+        if opt("shard"):
+            cases = _shard(cases, opt("shard"))
         if opt("changed_only"):
             from .regression import changed_methods
             if not opt("compare_to"):
@@ -82,6 +90,26 @@ def selected_cases(config: pytest.Config) -> list[Case]:
             cases = [c for c in cases if c.method in changed_methods(Path(opt("compare_to")))]
         config.stash[SELECTED] = cases
     return config.stash[SELECTED]
+
+
+def _shard(cases: list[Case], spec: str) -> list[Case]:
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        raise ValueError(f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. 0/4") from None
+    return cases[i::n]
+
+
+def device(config: pytest.Config) -> str:
+    """The --device, with `cuda` spread over the GPUs by xdist worker number."""
+    import torch
+
+    name = config.getoption("device")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if name == "cuda" and worker and torch.cuda.device_count() > 1:
+        return f"cuda:{int(worker.removeprefix('gw')) % torch.cuda.device_count()}"
+    return name
 
 
 def bench_dir(config: pytest.Config) -> Path:
@@ -98,7 +126,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def benchsuite_runner(pytestconfig: pytest.Config) -> Runner:
-    return Runner(bench_dir(pytestconfig) / "weights")
+    root = pytestconfig.getoption("data_root")
+    return Runner(bench_dir(pytestconfig) / "weights", Path(root) if root else None, device(pytestconfig))
 
 
 @pytest.fixture(scope="session")
@@ -115,18 +144,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if hasattr(config, "workerinput") or not config.stash[RAN]:
         return  # xdist workers and sessions that ran no case write nothing
-    from .report import write_leaderboard
+    from .report import rebuild
 
-    sweep = SWEEPS.get(config.getoption("sweep"))
-    store = Store(bench_dir(config) / "results")
-    out = Path(config.getoption("leaderboard_dir") or config.rootpath / "leaderboard") / sweep.name
-    cases = sweep.cases()
-    frame = store.frame(c.hash for c in cases)
-    write_leaderboard(frame, sweep.name, len(cases), out)
-    lines = [f"leaderboard: {out / 'README.md'} ({len(frame)} of {len(cases)} cases stored)"]
+    leaderboards = Path(config.getoption("leaderboard_dir") or config.rootpath / "leaderboard")
+    lines = [rebuild(config.getoption("sweep"), bench_dir(config), leaderboards)]
     if config.getoption("compare_to"):
         from .regression import check
-        ran = store.frame(c.hash for c in selected_cases(config))
+        ran = Store(bench_dir(config) / "results").frame(c.hash for c in selected_cases(config))
         verdict = check(ran, Path(config.getoption("compare_to")), config.getoption("reference_method"))
         lines += verdict.lines
         if verdict.failed:

@@ -100,3 +100,32 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
         plots.append(f"{pair}.png")
     write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
     write_atomic(out / "README.md", lambda f: f.write(render(frame, sweep, n_cases, plots).encode()))
+
+
+def rebuild(sweep_name: str, bench_dir: Path, out_root: Path) -> str:
+    """Write the leaderboard of a whole sweep from every case of it found in the store; say what was done."""
+    from .store import Store
+    from .sweeps import SWEEPS
+
+    cases = SWEEPS.get(sweep_name).cases()
+    frame = Store(bench_dir / "results").frame(c.hash for c in cases)
+    out = out_root / sweep_name
+    write_leaderboard(frame, sweep_name, len(cases), out)
+    return f"leaderboard: {out / 'README.md'} ({len(frame)} of {len(cases)} cases stored)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`benchsuite-leaderboard SWEEP`: rebuild a leaderboard from a (shared) store, e.g. after sharded jobs."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="benchsuite-leaderboard", description=main.__doc__)
+    parser.add_argument("sweep", help="sweep name, e.g. quick or paper")
+    parser.add_argument("--bench-dir", default=os.environ.get("BENCHSUITE_DIR", ".benchsuite"),
+                        help="the store's folder (default: .benchsuite or $BENCHSUITE_DIR)")
+    parser.add_argument("--leaderboard-dir", default="leaderboard", help="where to write (default: leaderboard)")
+    args = parser.parse_args(argv)
+    try:
+        print(rebuild(args.sweep, Path(args.bench_dir), Path(args.leaderboard_dir)))
+    except KeyError as e:
+        parser.error(str(e).strip('"'))

@@ -12,19 +12,19 @@ from .registry import Registry
 
 @dataclass(frozen=True)
 class Block:
-    """Pairs x weights x methods (glob patterns over method names)."""
+    """Pairs x weights x methods (glob patterns over method names) x compressions x seeds."""
 
     pairs: tuple[str, ...]
     weights: tuple[str, ...]
-    methods: str = "*"
+    methods: str
+    compressions: tuple[float, ...]
+    seeds: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class Sweep:
     name: str
     blocks: tuple[Block, ...]
-    compressions: tuple[float, ...]
-    seeds: tuple[int, ...]
 
     def cases(self) -> list[Case]:
         """Every case of the sweep, in a stable order, each once."""
@@ -32,7 +32,7 @@ class Sweep:
         for b in self.blocks:
             for pair, weights in product(b.pairs, b.weights):
                 PAIRS.get(pair).recipe(weights)  # fail early on a typo
-                for method, c, s in product(list_methods(b.methods), self.compressions, self.seeds):
+                for method, c, s in product(list_methods(b.methods), b.compressions, b.seeds):
                     seen[Case(pair, weights, method, c, s)] = None
         return list(seen)
 
@@ -50,10 +50,16 @@ def narrow(cases: list[Case], field: str, allowed: set | None, sweep: str) -> li
 
 SWEEPS: Registry[Sweep] = Registry("sweep")
 MNIST5K = ("mnist5k-lenet300", "mnist5k-lenet5")
-SWEEPS.add("smoke", Sweep("smoke", (Block(MNIST5K[:1], ("A",)),), (4,), (0,)))
-SWEEPS.add("quick", Sweep(
-    "quick",
-    (Block(MNIST5K, ("A",)), Block(MNIST5K, ("B",), "global_magnitude,layer_magnitude")),
-    (2, 4, 8, 16, 32),
-    (0, 1, 2),
-))
+RATIOS = (2, 4, 8, 16, 32)
+SWEEPS.add("smoke", Sweep("smoke", (Block(MNIST5K[:1], ("A",), "*", (4,), (0,)),)))
+SWEEPS.add("quick", Sweep("quick", (
+    Block(MNIST5K, ("A",), "*", RATIOS, (0, 1, 2)),
+    Block(MNIST5K, ("B",), "global_magnitude,layer_magnitude", RATIOS, (0, 1, 2)),
+)))
+# ShrinkBench's CIFAR-10 experiments, every baseline on ResNet-56 (weights A and B) and VGG-16, and magnitude
+# pruning of ResNet-18 on ImageNet (one seed: each of its cases fine-tunes on the whole of ImageNet).
+SWEEPS.add("paper", Sweep("paper", (
+    Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS), (0, 1, 2)),
+    Block(("cifar10-vgg16",), ("A",), "*", (1, *RATIOS), (0, 1, 2)),
+    Block(("imagenet-resnet18",), ("sgd",), "global_magnitude,layer_magnitude", (1, 2, 4, 8, 16), (0,)),
+)))

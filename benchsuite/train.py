@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Split
+from .data import FolderSplit, Split
 from .probes import evaluating
 
 
@@ -54,9 +54,9 @@ class Evaluation:
         return self.correct5 / self.n
 
 
-def fit(model: nn.Module, data: Split, recipe: Recipe, generator: torch.Generator) -> None:
-    """Train for `recipe.epochs` epochs; `generator` draws the data order. The final model is kept: no
-    selection on any split."""
+def fit(model: nn.Module, data: Split | FolderSplit, recipe: Recipe, generator: torch.Generator) -> None:
+    """Train for `recipe.epochs` epochs; `generator` draws the data order and augmentation. The final model is
+    kept: no selection on any split. On a GPU the forward pass runs under bf16 autocast."""
     opt = recipe.make_optimizer(model)
     steps = recipe.epochs * -(-len(data) // recipe.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if recipe.cosine else None
@@ -64,7 +64,9 @@ def fit(model: nn.Module, data: Split, recipe: Recipe, generator: torch.Generato
     for _ in range(recipe.epochs):
         for x, y in data.batches(recipe.batch_size, generator):
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
+            with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):  # bf16 matmuls on GPU, fp32 weights
+                loss = F.cross_entropy(model(x), y)
+            loss.backward()
             opt.step()
             if sched:
                 sched.step()
@@ -72,7 +74,7 @@ def fit(model: nn.Module, data: Split, recipe: Recipe, generator: torch.Generato
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Split, batch_size: int = 1000) -> Evaluation:
+def evaluate(model: nn.Module, data: Split | FolderSplit, batch_size: int = 1000) -> Evaluation:
     """Loss and exact top-1 / top-5 counts, in eval mode (BatchNorm statistics untouched)."""
     loss, c1, c5 = 0.0, 0, 0
     with evaluating(model):

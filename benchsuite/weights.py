@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import load_dataset
+from .data import Dataset
 from .files import sha256, write_atomic
 from .models import get_model
 from .pairs import Pair
@@ -30,9 +30,9 @@ class Checkpoint:
     sha256: str
     info: dict[str, Any]
 
-    def model(self, pair: Pair) -> nn.Module:
+    def model(self, pair: Pair, num_classes: int) -> nn.Module:
         """A fresh model holding these weights (each case gets its own, so no case can change another's)."""
-        model = get_model(pair.model, load_dataset(pair.dataset).num_classes)
+        model = get_model(pair.model, num_classes)
         model.load_state_dict(self.state)
         return model.eval()
 
@@ -42,32 +42,31 @@ def recipe_hash(pair: Pair, weights: str) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_weights(pair: Pair, weights: str, cache: Path) -> Checkpoint:
-    """The dense model of `pair` trained by recipe `weights`: from the cache, or trained now (once, even when
-    several processes ask at the same time)."""
+def load_weights(pair: Pair, weights: str, cache: Path, data: Dataset, device: str = "cpu") -> Checkpoint:
+    """The dense model of `pair` trained by recipe `weights` on `data`: from the cache, or trained now on
+    `device` (once, even when several processes ask at the same time)."""
     stem = cache / f"{pair.name}-{weights}-{recipe_hash(pair, weights)}"
     pt, meta = stem.with_suffix(".pt"), stem.with_suffix(".json")
     cache.mkdir(parents=True, exist_ok=True)
     with open(stem.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (pt.exists() and meta.exists()):
-            _train(pair, weights, pt, meta)
+            _train(pair, weights, pt, meta, data, device)
     info = json.loads(meta.read_text())
     digest = sha256(pt)
     if digest != info["sha256"]:
         raise ValueError(f"checkpoint {pt} is corrupt: its sha256 is {digest}, expected {info['sha256']}; delete "
                          f"{pt} and {meta} to train it again")
-    return Checkpoint(torch.load(pt, weights_only=True), digest, info)
+    return Checkpoint(torch.load(pt, weights_only=True, map_location="cpu"), digest, info)
 
 
-def _train(pair: Pair, weights: str, pt: Path, meta: Path) -> None:
-    data = load_dataset(pair.dataset)
+def _train(pair: Pair, weights: str, pt: Path, meta: Path, data: Dataset, device: str) -> None:
     torch.manual_seed(TRAIN_SEED)
-    model = get_model(pair.model, data.num_classes)
+    model = get_model(pair.model, data.num_classes).to(device)
     start = time.perf_counter()
     fit(model, data.train, pair.recipe(weights), torch.Generator().manual_seed(TRAIN_SEED))
     seconds = time.perf_counter() - start
-    write_atomic(pt, lambda f: torch.save(model.state_dict(), f))
+    write_atomic(pt, lambda f: torch.save({k: v.cpu() for k, v in model.state_dict().items()}, f))
     val, test = evaluate(model, data.val), evaluate(model, data.test)
     info = {"pair": pair.name, "weights": weights, "recipe": asdict(pair.recipe(weights)), "sha256": sha256(pt),
             "train_seconds": seconds, "val_top1": val.top1, "test_top1": test.top1, "test_top5": test.top5,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +21,8 @@ def hostile(ctx):
     return {n: torch.ones_like(w) for n, w in ctx.weights.items()}
 
 
-BLOCK = Block(("mnist5k-lenet300",), ("A",), "global_magnitude,random,hostile")
-SWEEPS.add("tiny", Sweep("tiny", (BLOCK,), (4,), (0, 1)))
+BLOCK = Block(("mnist5k-lenet300",), ("A",), "global_magnitude,random,hostile", (4,), (0, 1))
+SWEEPS.add("tiny", Sweep("tiny", (BLOCK,)))
 '''
 
 
@@ -58,8 +60,10 @@ def test_a_second_run_recomputes_nothing(sweep_dir):
     assert {f: f.stat().st_mtime_ns for f in files} == stamps  # no result rewritten, no model retrained
 
 
-def test_xdist_loses_nothing_and_writes_the_leaderboard_once(sweep_dir):
-    result = run(sweep_dir, "-n", "2", "--methods", "global_magnitude,random")
+@pytest.mark.parametrize("workers", [["-n", "2"], ["--dist", "load", "--tx", "popen", "--tx", "popen"]],
+                         ids=["two_workers", "two_local_gateways"])
+def test_xdist_loses_nothing_and_writes_the_leaderboard_once(sweep_dir, workers):
+    result = run(sweep_dir, *workers, "--methods", "global_magnitude,random")
     result.assert_outcomes(passed=4)
     assert len([line for line in result.outlines if line.startswith("leaderboard:")]) == 1
     rows = list(csv.DictReader(open(sweep_dir.path / "leaderboard" / "tiny" / "results.csv")))
@@ -86,3 +90,16 @@ def test_the_regression_check_fails_a_session_with_a_worse_method(sweep_dir):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     same = run(sweep_dir, "--methods", "global_magnitude", "--compare-to", "leaderboard/tiny/results.csv")
     assert same.ret == pytest.ExitCode.OK
+
+
+def test_shards_share_a_store_and_one_command_rebuilds_the_leaderboard(sweep_dir):
+    for shard in ("0/2", "1/2"):
+        result = sweep_dir.runpytest_subprocess("--sweep", "smoke", "--methods", "global_magnitude,random",
+                                                "--shard", shard, "--bench-dir", "shared", "--prune-rounds", "1")
+        result.assert_outcomes(passed=1)
+    script = Path(sys.executable).parent / "benchsuite-leaderboard"  # the installed console script
+    rebuilt = sweep_dir.run(script, "smoke", "--bench-dir", "shared", "--leaderboard-dir", "merged")
+    assert rebuilt.ret == 0
+    rebuilt.stdout.fnmatch_lines(["leaderboard: merged/smoke/README.md (2 of 7 cases stored)"])
+    rows = list(csv.DictReader(open(sweep_dir.path / "merged" / "smoke" / "results.csv")))
+    assert sorted(r["method"] for r in rows) == ["global_magnitude", "random"]
