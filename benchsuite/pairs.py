@@ -10,6 +10,14 @@ from .train import Recipe
 
 
 @dataclass(frozen=True)
+class WeightsFile:
+    """A dense checkpoint the user supplies: a state_dict file, trusted only if its sha256 matches."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Pair:
     """A dataset with a model. `weights` maps a recipe name (A, B, ...) to the recipe of a dense model;
     `finetune` is applied after every pruning; `prune_batch` is the size of the batch a method sees."""
@@ -17,7 +25,7 @@ class Pair:
     name: str
     dataset: str
     model: str
-    weights: dict[str, Recipe]
+    weights: dict[str, Recipe | WeightsFile]
     finetune: Recipe
     prune_batch: int
 
@@ -26,9 +34,10 @@ class Pair:
         return {"name": self.name, "dataset": self.dataset, "model": self.model, "prune_batch": self.prune_batch,
                 "finetune": asdict(self.finetune)}
 
-    def recipe(self, weights: str) -> Recipe:
+    def source(self, weights: str) -> Recipe | WeightsFile:
+        """How the dense model named `weights` comes about: a training recipe or a user's checkpoint file."""
         if weights not in self.weights:
-            raise KeyError(f"pair {self.name!r} has no weights recipe {weights!r}; it has {', '.join(self.weights)}")
+            raise KeyError(f"pair {self.name!r} has no weights {weights!r}; it has {', '.join(self.weights)}")
         return self.weights[weights]
 
 
@@ -37,6 +46,25 @@ PAIRS: Registry[Pair] = Registry("pair")
 
 def get_pair(name: str) -> Pair:
     return PAIRS.get(name)
+
+
+def add_checkpoint(spec: str) -> tuple[str, str]:
+    """Register `PAIR:NAME=PATH@SHA256` as weights NAME of PAIR (a new name: recipes are never replaced).
+    Returns (pair, name)."""
+    try:
+        head, rest = spec.split("=", 1)
+        pair_name, name = head.split(":", 1)
+        path, digest = rest.rsplit("@", 1)
+    except ValueError:
+        raise ValueError(f"--checkpoint {spec!r}: expected PAIR:NAME=PATH@SHA256, e.g. "
+                         f"imagenet-resnet18:torchvision=/models/resnet18.pth@<64 hex digits>") from None
+    pair = get_pair(pair_name)
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+        raise ValueError(f"--checkpoint {spec!r}: the sha256 must be 64 hex digits (sha256sum prints it)")
+    if name in pair.weights:
+        raise ValueError(f"--checkpoint {spec!r}: pair {pair_name!r} already has weights {name!r}; pick a new name")
+    pair.weights[name] = WeightsFile(path, digest.lower())
+    return pair_name, name
 
 
 def adam(lr: float, epochs: int, batch: int) -> Recipe:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from .experiment import Case, Runner
-from .pairs import PAIRS
+from .pairs import PAIRS, add_checkpoint
 from .pruning import list_methods
 from .store import Store
 from .sweeps import SWEEPS, narrow
@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 "gwK takes GPU K modulo the number of GPUs")
     g.addoption("--shard", help="I/N: run only every N-th case starting at I (0-based), e.g. one job of N on a "
                 "cluster writing to a shared --bench-dir")
+    g.addoption("--checkpoint", action="append", default=[], metavar="PAIR:NAME=PATH@SHA256",
+                help="use a dense checkpoint file (a state_dict) as weights NAME of PAIR; it joins the sweep's "
+                "blocks that have PAIR (repeatable)")
     g.addoption("--prune-rounds", type=int, default=3, help="timed rounds of each pruning step (default: 3)")
     g.addoption("--compare-to", help="results.csv of a committed leaderboard: fail when a method that ran is "
                 "significantly worse than its reference there (see README, 'Regression check')")
@@ -47,6 +50,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sweep: a case of the selected pruning sweep (deselect with -m 'not sweep')")
     config.pluginmanager.register(_CaseCounter(config), "benchsuite-case-counter")
     try:
+        for spec in config.getoption("checkpoint"):
+            add_checkpoint(spec)
         selected_cases(config)  # a typo in a filter stops the session before anything runs
     except (KeyError, ValueError, FileNotFoundError) as e:
         raise pytest.UsageError(str(e).strip('"')) from None

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from itertools import product
 
 from .experiment import Case
-from .pairs import PAIRS
+from .pairs import PAIRS, WeightsFile
 from .pruning import list_methods
 from .registry import Registry
 
@@ -27,13 +27,16 @@ class Sweep:
     blocks: tuple[Block, ...]
 
     def cases(self) -> list[Case]:
-        """Every case of the sweep, in a stable order, each once."""
+        """Every case of the sweep, in a stable order, each once. A user's checkpoint of a pair (--checkpoint)
+        joins every block that has the pair."""
         seen: dict[Case, None] = {}
         for b in self.blocks:
-            for pair, weights in product(b.pairs, b.weights):
-                PAIRS.get(pair).recipe(weights)  # fail early on a typo
-                for method, c, s in product(list_methods(b.methods), b.compressions, b.seeds):
-                    seen[Case(pair, weights, method, c, s)] = None
+            for pair in b.pairs:
+                files = [n for n, w in PAIRS.get(pair).weights.items() if isinstance(w, WeightsFile)]
+                for weights in (*b.weights, *files):
+                    PAIRS.get(pair).source(weights)  # fail early on a typo
+                    for method, c, s in product(list_methods(b.methods), b.compressions, b.seeds):
+                        seen[Case(pair, weights, method, c, s)] = None
         return list(seen)
 
 

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from benchsuite.data import load_dataset
-from benchsuite.pairs import get_pair
+from benchsuite.files import sha256
+from benchsuite.models import get_model
+from benchsuite.pairs import WeightsFile, add_checkpoint, get_pair
 from benchsuite.train import Recipe
 from benchsuite.weights import load_weights
 
@@ -50,7 +52,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tiny_pair, tmp_path):
 
 
 def test_an_unknown_weights_recipe_names_the_known_ones(tiny_pair, tmp_path):
-    with pytest.raises(KeyError, match="has no weights recipe 'C'; it has A"):
+    with pytest.raises(KeyError, match="has no weights 'C'; it has A"):
         load_weights(tiny_pair, "C", tmp_path, MNIST5K)
 
 
@@ -58,3 +60,47 @@ def test_weights_metadata_records_the_recipe(tiny_pair, tmp_path):
     load_weights(tiny_pair, "A", tmp_path, MNIST5K)
     info = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert info["recipe"]["lr"] == 1e-3 and info["pair"] == "mnist5k-lenet300"
+
+
+@pytest.fixture
+def user_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    path = tmp_path / "mine.pt"
+    torch.save(get_model("lenet300").state_dict(), path)
+    return path, sha256(path)
+
+
+def with_file(path, digest):
+    pair = get_pair("mnist5k-lenet300")
+    return dataclasses.replace(pair, weights={**pair.weights, "mine": WeightsFile(str(path), digest)})
+
+
+def test_a_user_checkpoint_is_checked_measured_and_loaded(user_checkpoint, tmp_path):
+    path, digest = user_checkpoint
+    ckpt = load_weights(with_file(path, digest), "mine", tmp_path / "cache", MNIST5K)
+    assert ckpt.sha256 == digest and ckpt.info["path"] == str(path)
+    assert 0 <= ckpt.info["test_top1"] <= 0.3  # an untrained model: near chance
+    assert torch.equal(ckpt.state["fc1.weight"], torch.load(path, weights_only=True)["fc1.weight"])
+
+
+def test_a_user_checkpoint_with_another_hash_is_refused(user_checkpoint, tmp_path):
+    path, _ = user_checkpoint
+    with pytest.raises(ValueError, match="not the 0000.* given with it"):
+        load_weights(with_file(path, "0" * 64), "mine", tmp_path / "cache", MNIST5K)
+
+
+def test_a_user_checkpoint_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save(get_model("lenet5").state_dict(), path)
+    with pytest.raises(ValueError, match="does not fit model 'lenet300'"):
+        load_weights(with_file(path, sha256(path)), "mine", tmp_path / "cache", MNIST5K)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("mnist5k-lenet300:mine=x.pt", "expected PAIR:NAME=PATH@SHA256"),
+    ("mnist5k-lenet300:mine=x.pt@abc", "64 hex digits"),
+    ("mnist5k-lenet300:A=x.pt@" + "0" * 64, "already has weights 'A'"),
+])
+def test_a_bad_checkpoint_option_says_what_is_expected(spec, message):
+    with pytest.raises(ValueError, match=message):
+        add_checkpoint(spec)
