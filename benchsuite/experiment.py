@@ -104,7 +104,7 @@ class Runner:
         checkpoint = self.checkpoint(case)
         return {
             "hash": case.hash, "schema": SCHEMA_VERSION, "suite_version": __version__,
-            "method_version": case.spec["method_version"], "torch": torch.__version__,
+            "method_version": case.spec["method_version"], "torch": str(torch.__version__),
             "pair": case.pair, "weights": case.weights, "method": case.method,
             "compression": case.compression, "seed": case.seed, "weights_sha256": checkpoint.sha256,
             "dense_top1": checkpoint.info["test_top1"], "dense_top5": checkpoint.info["test_top5"],

@@ -10,6 +10,7 @@ from .experiment import Case, Runner
 from .pairs import PAIRS, add_checkpoint
 from .pruning import list_methods
 from .store import Store
+from .testing import RESULT
 from .sweeps import SWEEPS, narrow
 
 SELECTED = pytest.StashKey[list]()
@@ -58,7 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class _CaseCounter:
-    """Counts sweep cases that ran, in the controller too (xdist forwards the workers' reports)."""
+    """Counts sweep cases that ran, and stores each result that a report carries, in the controlling process
+    too: xdist forwards the workers' reports, so results from other hosts land in this store."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -67,6 +69,10 @@ class _CaseCounter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and "sweep" in report.keywords:
             self.config.stash[RAN].append(report.nodeid)
+            store = Store(bench_dir(self.config) / "results")
+            for name, result in report.user_properties:
+                if name == RESULT and store.get(result["hash"]) is None:
+                    store.put(result)
 
 
 def _words(value: str | None, kind=str) -> set | None:

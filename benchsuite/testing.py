@@ -8,9 +8,13 @@ from benchsuite.experiment import Case, Runner
 from benchsuite.pruning import call_method, get_method
 from benchsuite.store import Store
 
+RESULT = "benchsuite_result"
 
-def test_case(case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store: Store, benchsuite_rounds: int):
-    """Prune (timed), then take the result from the store or fine-tune and measure it, and record the metrics."""
+
+def test_case(case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store: Store, benchsuite_rounds: int,
+              record_property):
+    """Prune (timed), then take the result from the store or fine-tune and measure it, and record the metrics
+    (also in the test report, which carries them to the controlling process's store from any xdist worker)."""
     method = get_method(case.method)
     contexts = []
 
@@ -27,3 +31,4 @@ def test_case(case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store
     assert result["nonzero_params"] <= result["params"]
     assert 0.0 <= result["top1"] <= result["top5"] <= 1.0
     benchmark.extra_info.update({k: v for k, v in result.items() if k != "layer_density"})
+    record_property(RESULT, result)

@@ -104,5 +104,5 @@ def _write_info(pair: Pair, weights: str, model: nn.Module, pt: Path, meta: Path
     source = pair.source(weights)
     info = {"pair": pair.name, "weights": weights, "recipe": asdict(source), "sha256": sha256(pt), **extra,
             "val_top1": val.top1, "test_top1": test.top1, "test_top5": test.top5, "test_loss": test.loss,
-            "torch": torch.__version__}
+            "torch": str(torch.__version__)}
     write_atomic(meta, lambda f: f.write(json.dumps(info, indent=2).encode()))

@@ -70,6 +70,18 @@ def test_xdist_loses_nothing_and_writes_the_leaderboard_once(sweep_dir, workers)
     assert len(rows) == 4
 
 
+def test_results_from_a_worker_elsewhere_reach_the_controllers_store(sweep_dir):
+    """A gateway whose worker keeps its store in another folder stands in for another host."""
+    elsewhere = sweep_dir.path / "elsewhere"
+    result = sweep_dir.runpytest_subprocess("--sweep", "tiny", "--methods", "global_magnitude", "--prune-rounds", "1",
+                                            "--dist", "load", "--tx", f"popen//env:BENCHSUITE_DIR={elsewhere}")
+    result.assert_outcomes(passed=2)
+    assert len(list((elsewhere / "results").glob("*.json"))) == 2  # the worker's own store
+    assert len(list((sweep_dir.path / ".benchsuite" / "results").glob("*.json"))) == 2  # merged into ours
+    rows = list(csv.DictReader(open(sweep_dir.path / "leaderboard" / "tiny" / "results.csv")))
+    assert len(rows) == 2
+
+
 def test_a_filter_that_matches_nothing_is_a_usage_error(sweep_dir):
     result = run(sweep_dir, "--compressions", "64")
     assert "no case of sweep 'tiny' has compression in [64.0]; it has [4]" in result.stderr.str()
