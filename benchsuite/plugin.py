@@ -10,8 +10,8 @@ from .experiment import Case, Runner
 from .pairs import PAIRS, add_checkpoint
 from .pruning import list_methods
 from .store import Store
-from .testing import RESULT
 from .sweeps import SWEEPS, narrow
+from .testing import RESULT
 
 SELECTED = pytest.StashKey[list]()
 RAN = pytest.StashKey[list]()
