@@ -2,6 +2,7 @@
 result; running it prunes the dense model, fine-tunes under the masks and measures the outcome."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -57,6 +58,7 @@ class Runner:
     def __init__(self, weights_dir: Path, data_root: Path | None = None, device: str = "cpu") -> None:
         self.weights_dir, self.data_root, self.device = weights_dir, data_root, torch.device(device)
         self._checkpoints: dict[tuple[str, str], Checkpoint] = {}
+        self._dense: dict[tuple[str, str], torch.nn.Module] = {}
         self._data: dict[str, Dataset] = {}
 
     def data(self, name: str) -> Dataset:
@@ -80,10 +82,18 @@ class Runner:
         torch.manual_seed(case.seed)
         generator = torch.Generator().manual_seed(case.seed)
         batch = data.train.sample(pair.prune_batch, generator)
-        model = self.checkpoint(case).model(pair, data.num_classes).to(self.device)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        return Context(model, case.compression, batch, generator)
+        return Context(copy.deepcopy(self._dense_model(case)), case.compression, batch, generator)
+
+    def _dense_model(self, case: Case) -> torch.nn.Module:
+        """The dense model on the device, built once; each case works on a deep copy (cheaper than a rebuild)."""
+        key = (case.pair, case.weights)
+        if key not in self._dense:
+            pair = get_pair(case.pair)
+            model = self.checkpoint(case).model(pair, self.data(pair.dataset).num_classes).to(self.device)
+            if self.device.type == "cuda":
+                model = model.to(memory_format=torch.channels_last)
+            self._dense[key] = model
+        return self._dense[key]
 
     def finish(self, case: Case, ctx: Context, masks: Masks) -> dict[str, Any]:
         """Apply the masks, fine-tune, check the masks held, and measure. Returns the result record."""
