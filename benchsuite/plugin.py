@@ -20,10 +20,10 @@ SUMMARY = pytest.StashKey[list]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("benchsuite", "benchsuite: pruning sweeps")
-    g.addoption("--sweep", default="quick", help="named sweep to run: smoke, quick (default: quick)")
+    g.addoption("--sweep", default="quick", help="named sweep to run: smoke, quick, paper (default: quick)")
     g.addoption("--methods", help="only these methods (comma-separated glob patterns, e.g. 'global_*,random')")
     g.addoption("--pairs", help="only these pairs (comma-separated glob patterns)")
-    g.addoption("--weights", help="only these weights recipes (comma-separated, e.g. A,B)")
+    g.addoption("--weights", help="only these weights (comma-separated names, e.g. A,B)")
     g.addoption("--compressions", help="only these compressions (comma-separated numbers)")
     g.addoption("--seeds", help="only these seeds (comma-separated integers)")
     g.addoption("--bench-dir", help="where dense weights and results are cached (default: <rootdir>/.benchsuite, "
