@@ -113,7 +113,7 @@ def findings(frame: pd.DataFrame, agg: pd.DataFrame) -> list[str]:
     for (p, w), r in ranks.items():
         out.append(f"- {p}, weights {w} (best first, by mean rank over compressions): {', '.join(r)}")
     for w in sorted({w for _, w in ranks}):
-        orders = {p: [m for m in r] for (p, ww), r in ranks.items() if ww == w}
+        orders = {p: r for (p, ww), r in ranks.items() if ww == w}
         common = set.intersection(*(set(o) for o in orders.values())) if orders else set()
         seen = {tuple(m for m in o if m in common) for o in orders.values()}
         if len(orders) > 1:

@@ -71,7 +71,7 @@ class _CaseCounter:
             self.config.stash[RAN].append(report.nodeid)
             store = Store(bench_dir(self.config) / "results")
             for name, result in report.user_properties:
-                if name == RESULT and store.get(result["hash"]) is None:
+                if name == RESULT and not store.path(result["hash"]).exists():
                     store.put(result)
 
 

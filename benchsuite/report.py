@@ -63,8 +63,7 @@ def _plot(agg: pd.DataFrame, pair: str, path: Path) -> None:
     write_atomic(path, lambda f: f.write(buf.getvalue()))
 
 
-def render(frame: pd.DataFrame, sweep: str, n_cases: int, plots: list[str]) -> str:
-    agg = aggregate(frame)
+def render(frame: pd.DataFrame, agg: pd.DataFrame, sweep: str, n_cases: int, plots: list[str]) -> str:
     lines = [
         f"# Leaderboard: `{sweep}` sweep",
         "",
@@ -95,11 +94,12 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
         return
     frame = frame.sort_values(KEYS + ["seed"]).reset_index(drop=True)
     plots = []
-    for pair, p in aggregate(frame).groupby("pair"):
+    agg = aggregate(frame)
+    for pair, p in agg.groupby("pair"):
         _plot(p, pair, out / f"{pair}.png")
         plots.append(f"{pair}.png")
     write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
-    write_atomic(out / "README.md", lambda f: f.write(render(frame, sweep, n_cases, plots).encode()))
+    write_atomic(out / "README.md", lambda f: f.write(render(frame, agg, sweep, n_cases, plots).encode()))
 
 
 def rebuild(sweep_name: str, bench_dir: Path, out_root: Path) -> str:

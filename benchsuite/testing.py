@@ -16,16 +16,16 @@ def test_case(case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store
     """Prune (timed), then take the result from the store or fine-tune and measure it, and record the metrics
     (also in the test report, which carries them to the controlling process's store from any xdist worker)."""
     method = get_method(case.method)
-    contexts = []
+    latest = []  # the context of the last timed round: its model is the one that gets fine-tuned
 
     def fresh():
-        contexts.append(benchsuite_runner.context(case))
-        return (method, contexts[-1]), {}
+        latest[:] = [benchsuite_runner.context(case)]
+        return (method, latest[0]), {}
 
     masks = benchmark.pedantic(call_method, setup=fresh, rounds=benchsuite_rounds)
     result = benchsuite_store.get(case.hash)
     if result is None:
-        result = benchsuite_runner.finish(case, contexts[-1], masks)
+        result = benchsuite_runner.finish(case, latest[0], masks)
         result["prune_seconds"] = benchmark.stats.stats.median if benchmark.stats else None
         benchsuite_store.put(result)
     assert result["nonzero_params"] <= result["params"]
