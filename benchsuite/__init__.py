@@ -1,10 +1,11 @@
 """benchsuite: a pytest benchmark suite for neural network pruning."""
 from __future__ import annotations
 
-from .masking import apply_masks
-from .metrics import summarize
 from .models import get_model
-from .pruning import Context, Masks, get_method, list_methods, prune, register_method
+from .pruning.context import Context, Masks, prune
+from .pruning.masking import apply_masks
+from .pruning.methods import get_method, list_methods, register_method
+from .run.metrics import summarize
 
 __version__ = "0.1.0"
 __all__ = [

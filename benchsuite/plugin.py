@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from .experiment import Case, Runner
-from .pairs import PAIRS, add_checkpoint
-from .pruning import list_methods
-from .store import Store
-from .sweeps import SWEEPS, narrow
+from .plan.cases import Case
+from .plan.pairs import PAIRS, add_checkpoint
+from .plan.sweeps import SWEEPS, narrow
+from .pruning.methods import list_methods
+from .run.runner import Runner
+from .run.store import Store
 from .testing import RESULT
 
 SELECTED = pytest.StashKey[list]()
@@ -95,7 +96,7 @@ def selected_cases(config: pytest.Config) -> list[Case]:
         if opt("shard"):
             cases = _shard(cases, opt("shard"))
         if opt("changed_only"):
-            from .regression import changed_methods
+            from .report.regression import changed_methods
             if not opt("compare_to"):
                 raise pytest.UsageError("--changed-only needs --compare-to RESULTS_CSV to know what changed")
             cases = [c for c in cases if c.method in changed_methods(Path(opt("compare_to")))]
@@ -155,12 +156,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if hasattr(config, "workerinput") or not config.stash[RAN]:
         return  # xdist workers and sessions that ran no case write nothing
-    from .report import rebuild
+    from .report.leaderboard import rebuild
 
     leaderboards = Path(config.getoption("leaderboard_dir") or config.rootpath / "leaderboard")
     lines = [rebuild(config.getoption("sweep"), bench_dir(config), leaderboards)]
     if config.getoption("compare_to"):
-        from .regression import check
+        from .report.regression import check
         ran = Store(bench_dir(config) / "results").frame(c.hash for c in selected_cases(config))
         verdict = check(ran, Path(config.getoption("compare_to")), config.getoption("reference_method"))
         lines += verdict.lines

@@ -4,9 +4,11 @@
 """
 from __future__ import annotations
 
-from benchsuite.experiment import Case, Runner
-from benchsuite.pruning import call_method, get_method
-from benchsuite.store import Store
+from benchsuite.plan.cases import Case
+from benchsuite.pruning.context import call_method
+from benchsuite.pruning.methods import get_method
+from benchsuite.run.runner import Runner
+from benchsuite.run.store import Store
 
 RESULT = "benchsuite_result"
 

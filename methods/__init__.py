@@ -1,1 +1,1 @@
-"""Pruning methods: every module here registers its methods with `benchsuite.register_method` on import."""
+"""Pruning methods, installed as `benchsuite.methods`: every module here registers its methods on import."""

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import benchsuite as bs
-from benchsuite.masks import MaskError
-from benchsuite.pruning import METHODS, Context, Method, call_method
+from benchsuite.pruning.context import Context, call_method
+from benchsuite.pruning.masks import MaskError
+from benchsuite.pruning.methods import METHODS, Method
 
 
 def run(fn, scope="global"):

@@ -15,8 +15,8 @@ import os
 
 import torchvision.datasets.cifar as tv_cifar
 
-from benchsuite.pairs import PAIRS, adam, get_pair, sgd
-from benchsuite.sweeps import SWEEPS, Block, Sweep
+from benchsuite.plan.pairs import PAIRS, adam, get_pair, sgd
+from benchsuite.plan.sweeps import SWEEPS, Block, Sweep
 
 # written files cannot match the real archives' md5 sums; only that check is bypassed
 tv_cifar.check_integrity = lambda path, md5=None: os.path.isfile(path)

@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import benchsuite as bs
-from benchsuite.masks import keep_count, layer_keep_counts
-from benchsuite.pruning import get_method, prunable
+from benchsuite.pruning.context import prunable
+from benchsuite.pruning.masks import keep_count, layer_keep_counts
+from benchsuite.pruning.methods import get_method
 
 COMPRESSION = 8
 

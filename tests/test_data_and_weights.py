@@ -10,9 +10,8 @@ import torch
 from benchsuite.data import load_dataset
 from benchsuite.files import sha256
 from benchsuite.models import get_model
-from benchsuite.pairs import WeightsFile, add_checkpoint, get_pair
-from benchsuite.train import Recipe
-from benchsuite.weights import load_weights
+from benchsuite.plan.pairs import Recipe, WeightsFile, add_checkpoint, get_pair
+from benchsuite.run.weights import load_weights
 
 MNIST5K = load_dataset("mnist5k")
 

@@ -12,7 +12,7 @@ pytest_plugins = ["pytester"]
 CONFTEST = '''
 import torch
 from benchsuite import register_method
-from benchsuite.sweeps import SWEEPS, Block, Sweep
+from benchsuite.plan.sweeps import SWEEPS, Block, Sweep
 
 
 @register_method("hostile")

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchsuite.masks import MaskError, keep_count, layer_keep_counts, select_global, select_layerwise, validate
+from benchsuite.pruning.masks import MaskError, keep_count, layer_keep_counts, select_global, select_layerwise, validate
 
 shapes = st.lists(st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple), min_size=1, max_size=4)
 # few distinct values, so that ties and zeros are common

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import benchsuite as bs
-from benchsuite.pruning import prunable
+from benchsuite.pruning.context import prunable
 
 CIFAR, IMAGENET = (3, 32, 32), (3, 224, 224)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.probes import input_norms
+from benchsuite.pruning.probes import input_norms
 
 
 @pytest.mark.parametrize("groups", [1, 2, 4])

@@ -6,7 +6,7 @@ import torch
 from torch.nn.utils import prune as torch_prune
 
 import benchsuite as bs
-from benchsuite.pruning import prunable
+from benchsuite.pruning.context import prunable
 
 
 def _batch():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchsuite.regression import changed_methods, check
+from benchsuite.report.regression import changed_methods, check
 
 
 def rows(method, top1s, compression=8):
@@ -42,7 +42,7 @@ def test_a_new_method_is_compared_with_the_reference_method(tmp_path):
 
 
 def test_changed_methods_are_those_whose_source_fingerprint_is_not_in_the_file(tmp_path):
-    from benchsuite.pruning import get_method
+    from benchsuite.pruning.methods import get_method
 
     ref = write(tmp_path, [{"method": "random", "method_version": get_method("random").version},
                            {"method": "global_magnitude", "method_version": "stale"}])

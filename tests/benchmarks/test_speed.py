@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch.nn.utils import prune as torch_prune
 
 import benchsuite as bs
-from benchsuite.pruning import Context, call_method, get_method, prunable
+from benchsuite.pruning.context import Context, call_method, prunable
+from benchsuite.pruning.methods import get_method
 
 ARCHS = ["lenet300", "lenet5"]
 

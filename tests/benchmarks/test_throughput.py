@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import benchsuite as bs
-from benchsuite.data import STATS, Split, _normalizer, crop_flip
+from benchsuite.data import STATS, Split, crop_flip, normalizer
 
 BATCH = 128
 
@@ -20,7 +20,7 @@ def test_cifar_training_throughput(benchmark, arch):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator().manual_seed(0)
     images = Split(torch.randint(0, 256, (BATCH * 4, 3, 32, 32), dtype=torch.uint8, generator=g),
-                   torch.randint(0, 10, (BATCH * 4,), generator=g), _normalizer(*STATS["cifar10"]),
+                   torch.randint(0, 10, (BATCH * 4,), generator=g), normalizer(*STATS["cifar10"]),
                    lambda x, gen: crop_flip(x, 4, gen))
     batches = iter(())
 

@@ -3,7 +3,6 @@ that recipe with a sha256 of the file, and loaded safely (`torch.load(weights_on
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -13,13 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import Dataset
-from .files import sha256, write_atomic
-from .models import get_model
-from .pairs import Pair, WeightsFile
+from ..data import Dataset
+from ..files import sha256, write_atomic
+from ..models import get_model
+from ..plan.pairs import TRAIN_SEED, Pair, WeightsFile
 from .train import evaluate, fit
-
-TRAIN_SEED = 0  # initialisation and data order of every dense model
 
 
 @dataclass(frozen=True)
@@ -37,20 +34,10 @@ class Checkpoint:
         return model.eval()
 
 
-def recipe_hash(pair: Pair, weights: str) -> str:
-    """Names a dense model: the recipe that trains it (with the seed), or the sha256 of the user's file."""
-    source, spec = pair.source(weights), {"dataset": pair.dataset, "model": pair.model}
-    if isinstance(source, WeightsFile):
-        spec["file_sha256"] = source.sha256
-    else:
-        spec.update(recipe=asdict(source), seed=TRAIN_SEED)
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def load_weights(pair: Pair, weights: str, cache: Path, data: Dataset, device: str = "cpu") -> Checkpoint:
     """The dense model of `pair` trained by recipe `weights` on `data`: from the cache, or trained now on
     `device` (once, even when several processes ask at the same time)."""
-    stem = cache / f"{pair.name}-{weights}-{recipe_hash(pair, weights)}"
+    stem = cache / f"{pair.name}-{weights}-{pair.weights_hash(weights)}"
     source = pair.source(weights)
     pt = Path(source.path) if isinstance(source, WeightsFile) else stem.with_suffix(".pt")
     meta = stem.with_suffix(".json")

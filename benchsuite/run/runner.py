@@ -1,55 +1,22 @@
-"""One case: (pair, weights, method, compression, seed) with the pair's fine-tuning recipe. Its hash names its
-result; running it prunes the dense model, fine-tunes under the masks and measures the outcome."""
+"""Running a case: prune the dense model, fine-tune under the masks and measure the outcome."""
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import time
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import __version__
-from .data import Dataset, load_dataset
-from .masking import apply_masks
+from .. import __version__
+from ..data import Dataset, load_dataset
+from ..plan.cases import SCHEMA_VERSION, Case
+from ..plan.pairs import get_pair
+from ..pruning.context import Context, Masks
+from ..pruning.masking import apply_masks
 from .metrics import summarize
-from .pairs import get_pair
-from .pruning import Context, Masks, get_method
 from .train import evaluate, fit
-from .weights import Checkpoint, load_weights, recipe_hash
-
-SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Case:
-    pair: str
-    weights: str
-    method: str
-    compression: float
-    seed: int
-
-    @property
-    def id(self) -> str:
-        """Readable test id, e.g. `global_magnitude-mnist5k-lenet5-A-x8-s0`."""
-        return f"{self.method}-{self.pair}-{self.weights}-x{self.compression:g}-s{self.seed}"
-
-    @cached_property
-    def spec(self) -> dict[str, Any]:
-        """Everything that decides the result: the pair and its fine-tuning, the weights recipe, the method's
-        source fingerprint, the ratio and the seed."""
-        pair = get_pair(self.pair)
-        return {"schema": SCHEMA_VERSION, "pair": pair.spec(), "weights": self.weights,
-                "weights_recipe": recipe_hash(pair, self.weights), "method": self.method,
-                "method_version": get_method(self.method).version, "compression": self.compression, "seed": self.seed}
-
-    @cached_property
-    def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()[:20]
+from .weights import Checkpoint, load_weights
 
 
 class Runner:

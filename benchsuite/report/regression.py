@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .pruning import get_method, list_methods
+from ..pruning.methods import get_method, list_methods
 
 ALPHA = 0.01
 MIN_DROP = 0.005  # half a point of top-1

@@ -7,8 +7,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .experiment import SCHEMA_VERSION
-from .files import write_atomic
+from ..files import write_atomic
+from ..plan.cases import SCHEMA_VERSION
 
 
 class Store:

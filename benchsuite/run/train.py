@@ -1,4 +1,4 @@
-"""Training recipes, fitting and exact evaluation."""
+"""Training by a recipe, and exact evaluation."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,33 +7,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import FolderSplit, Split
-from .probes import evaluating
+from ..data import FolderSplit, Split
+from ..plan.pairs import Recipe
+from ..pruning.probes import evaluating
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How to train: optimizer ("sgd", "adam" or "adamw"), learning rate (cosine-annealed to zero over the
-    run when `cosine`), epochs, batch size, momentum (SGD only) and weight decay."""
-
-    optimizer: str
-    lr: float
-    epochs: int
-    batch_size: int
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    cosine: bool = False
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("sgd", "adam", "adamw"):
-            raise ValueError(f"recipe optimizer must be 'sgd', 'adam' or 'adamw', got {self.optimizer!r}")
-
-    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        params, wd = model.parameters(), self.weight_decay
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=wd)
-        cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
-        return cls(params, lr=self.lr, weight_decay=wd)
+def make_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    params, wd = model.parameters(), recipe.weight_decay
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=wd)
+    cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=recipe.lr, weight_decay=wd)
 
 
 @dataclass(frozen=True)
@@ -57,7 +41,7 @@ class Evaluation:
 def fit(model: nn.Module, data: Split | FolderSplit, recipe: Recipe, generator: torch.Generator) -> None:
     """Train for `recipe.epochs` epochs; `generator` draws the data order and augmentation. The final model is
     kept: no selection on any split. On a GPU the forward pass runs under bf16 autocast."""
-    opt = recipe.make_optimizer(model)
+    opt = make_optimizer(recipe, model)
     steps = recipe.epochs * -(-len(data) // recipe.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if recipe.cosine else None
     model.train()

@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from .experiment import Case
+from ..pruning.methods import list_methods
+from ..registry import Registry
+from .cases import Case
 from .pairs import PAIRS, WeightsFile
-from .pruning import list_methods
-from .registry import Registry
 
 
 @dataclass(frozen=True)

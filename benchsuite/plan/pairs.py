@@ -2,11 +2,34 @@
 and how to fine-tune after pruning."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .registry import Registry
-from .train import Recipe
+from ..registry import Registry
+
+TRAIN_SEED = 0  # initialisation and data order of every dense model
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: optimizer ("sgd", "adam" or "adamw"), learning rate (cosine-annealed to zero over the
+    run when `cosine`), epochs, batch size, momentum (SGD only) and weight decay."""
+
+    optimizer: str
+    lr: float
+    epochs: int
+    batch_size: int
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    cosine: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"recipe optimizer must be 'sgd', 'adam' or 'adamw', got {self.optimizer!r}")
+
+
 
 
 @dataclass(frozen=True)
@@ -39,6 +62,15 @@ class Pair:
         if weights not in self.weights:
             raise KeyError(f"pair {self.name!r} has no weights {weights!r}; it has {', '.join(self.weights)}")
         return self.weights[weights]
+
+    def weights_hash(self, weights: str) -> str:
+        """Names a dense model: the recipe that trains it (with the seed), or the sha256 of the user's file."""
+        source, spec = self.source(weights), {"dataset": self.dataset, "model": self.model}
+        if isinstance(source, WeightsFile):
+            spec["file_sha256"] = source.sha256
+        else:
+            spec.update(recipe=asdict(source), seed=TRAIN_SEED)
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 PAIRS: Registry[Pair] = Registry("pair")

@@ -1,20 +1,16 @@
-"""Methods and their context: what a method sees, how it is registered, and `prune`, which checks its answer."""
+"""What a method sees (`Context`), and `prune`, which runs a method and checks its answer."""
 from __future__ import annotations
 
-import hashlib
-import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Mapping, Union
+from typing import Mapping
 
 import torch
 from torch import Tensor, nn
 
 from . import masks as mask_math
+from .methods import Method, get_method
 from .probes import gradients, input_norms
-from .registry import Registry, discover
-
-MethodOutput = Union[Mapping[str, Tensor], tuple[Mapping[str, Tensor], Mapping[str, Tensor]]]
 
 
 class Masks(dict):
@@ -23,54 +19,6 @@ class Masks(dict):
     def __init__(self, masks: Mapping[str, Tensor], weights: Mapping[str, Tensor] | None = None) -> None:
         super().__init__(masks)
         self.weights = dict(weights or {})
-
-
-@dataclass(frozen=True)
-class Method:
-    """A registered pruning method. `scope` says which count its masks must hit exactly: "global" (the
-    model's keep count in all) or "layer" (round(fraction * n) in every layer)."""
-
-    name: str
-    fn: Callable[["Context"], MethodOutput]
-    scope: str
-
-    @cached_property
-    def version(self) -> str:
-        """Fingerprint of the method's source: editing the method changes it, and its results are recomputed."""
-        return hashlib.sha256(inspect.getsource(self.fn).encode()).hexdigest()[:12]
-
-
-METHODS: Registry[Method] = Registry("method")
-_discovered = False
-
-
-def register_method(name: str, scope: str = "global") -> Callable:
-    """Decorator that registers `fn(ctx) -> masks` (or `(masks, new_weights)`) under `name`."""
-    if scope not in ("global", "layer"):
-        raise ValueError(f"method {name!r}: scope must be 'global' or 'layer', got {scope!r}")
-
-    def wrap(fn: Callable) -> Callable:
-        METHODS.add(name, Method(name, fn, scope))
-        return fn
-
-    return wrap
-
-
-def _methods() -> Registry[Method]:
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        discover("methods", "benchsuite.methods")
-    return METHODS
-
-
-def list_methods(pattern: str = "*") -> list[str]:
-    """Sorted names of the registered methods (from `methods/` and the `benchsuite.methods` entry points)."""
-    return _methods().names(pattern)
-
-
-def get_method(name: str) -> Method:
-    return _methods().get(name)
 
 
 def prunable(model: nn.Module) -> dict[str, nn.Module]:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .files import write_atomic  # noqa: E402
+from ..files import write_atomic  # noqa: E402
 from .findings import findings  # noqa: E402
 
 KEYS = ["pair", "weights", "method", "compression"]
@@ -104,8 +104,8 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
 
 def rebuild(sweep_name: str, bench_dir: Path, out_root: Path) -> str:
     """Write the leaderboard of a whole sweep from every case of it found in the store; say what was done."""
-    from .store import Store
-    from .sweeps import SWEEPS
+    from ..plan.sweeps import SWEEPS
+    from ..run.store import Store
 
     cases = SWEEPS.get(sweep_name).cases()
     frame = Store(bench_dir / "results").frame(c.hash for c in cases)

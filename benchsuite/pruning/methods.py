@@ -1,0 +1,68 @@
+"""The method registry: how a method is registered, found (in `benchsuite.methods` and through the
+`benchsuite.methods` entry-point group) and fingerprinted."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Mapping, Union
+
+from torch import Tensor
+
+from ..registry import Registry, discover
+
+if TYPE_CHECKING:
+    from .context import Context
+
+MethodOutput = Union[Mapping[str, Tensor], tuple[Mapping[str, Tensor], Mapping[str, Tensor]]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered pruning method. `scope` says which count its masks must hit exactly: "global" (the
+    model's keep count in all) or "layer" (round(fraction * n) in every layer)."""
+
+    name: str
+    fn: Callable[["Context"], MethodOutput]
+    scope: str
+
+    @cached_property
+    def version(self) -> str:
+        """Fingerprint of the method's source: editing the method changes it, and its results are recomputed."""
+        return hashlib.sha256(inspect.getsource(self.fn).encode()).hexdigest()[:12]
+
+
+METHODS: Registry[Method] = Registry("method")
+_discovered = False
+
+
+def register_method(name: str, scope: str = "global") -> Callable:
+    """Decorator that registers `fn(ctx) -> masks` (or `(masks, new_weights)`) under `name`."""
+    if scope not in ("global", "layer"):
+        raise ValueError(f"method {name!r}: scope must be 'global' or 'layer', got {scope!r}")
+
+    def wrap(fn: Callable) -> Callable:
+        METHODS.add(name, Method(name, fn, scope))
+        return fn
+
+    return wrap
+
+
+def _methods() -> Registry[Method]:
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        discover("benchsuite.methods", "benchsuite.methods")
+    return METHODS
+
+
+def list_methods(pattern: str = "*") -> list[str]:
+    """Sorted names of the registered methods (from `methods/` and the `benchsuite.methods` entry points)."""
+    return _methods().names(pattern)
+
+
+def get_method(name: str) -> Method:
+    return _methods().get(name)
+
+

@@ -1,0 +1,1 @@
+"""Leaderboards, findings and the regression check, read from stored results."""

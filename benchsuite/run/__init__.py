@@ -1,0 +1,1 @@
+"""Running cases: training, the weights store, the results store, measurement."""
