@@ -1,14 +1,36 @@
-"""benchsuite: a pytest benchmark suite for neural network pruning."""
+"""benchsuite: a pytest benchmark suite for neural network pruning.
+
+The public API is imported on first use, so that loading the pytest plugin (`benchsuite.plugin`) in a session
+that does not use benchsuite imports neither torch nor anything else heavy.
+"""
 from __future__ import annotations
 
-from .models import get_model
-from .pruning.context import Context, Masks, prune
-from .pruning.masking import apply_masks
-from .pruning.methods import get_method, list_methods, register_method
-from .run.metrics import summarize
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "Context", "Masks", "apply_masks", "get_method", "get_model", "list_methods", "prune", "register_method",
-    "summarize",
-]
+
+_API = {
+    "Context": "benchsuite.pruning.context",
+    "Masks": "benchsuite.pruning.context",
+    "prune": "benchsuite.pruning.context",
+    "apply_masks": "benchsuite.pruning.masking",
+    "get_method": "benchsuite.pruning.methods",
+    "list_methods": "benchsuite.pruning.methods",
+    "register_method": "benchsuite.pruning.methods",
+    "get_model": "benchsuite.models",
+    "summarize": "benchsuite.run.metrics",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'benchsuite' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

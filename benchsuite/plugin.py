@@ -1,175 +1,257 @@
-"""pytest wiring: options, markers, parametrization of `method` and `case`, fixtures, the session report."""
+"""pytest wiring, opt-in. The plugin loads in every session of an environment that has benchsuite installed, so
+it stays out of the way: it imports nothing heavy, builds no sweep and parametrizes nothing until a session uses
+it, by asking for `benchsuite_case` or `benchsuite_method` (what `benchsuite.testing` does) or by giving a
+benchsuite option on the command line. Its names carry its prefix, so a user's own `case` or `method` is never
+touched. The state of a session lives in one `Benchsuite` object per process; only the controlling process (never
+an xdist worker) stores reported results, writes the leaderboard and prints the summary."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .plan.cases import Case
-from .plan.pairs import PAIRS, add_checkpoint
-from .plan.sweeps import SWEEPS, narrow
-from .pruning.methods import list_methods
-from .run.runner import Runner
-from .run.store import Store
-from .testing import RESULT
-
-SELECTED = pytest.StashKey[list]()
-RAN = pytest.StashKey[list]()
-SUMMARY = pytest.StashKey[list]()
+RESULT = "benchsuite_result"  # the user property that carries a case's result in its test report
+SOURCE = "benchsuite_source"  # and whether it came from the store or was computed
+SWEEP_GROUP = "benchsuite: pruning step"  # the pytest-benchmark group of the sweep's pruning steps
+DEFAULT_SWEEP = "quick"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("benchsuite", "benchsuite: pruning sweeps")
-    g.addoption("--sweep", default="quick", help="named sweep to run: smoke, quick, paper (default: quick)")
-    g.addoption("--methods", help="only these methods (comma-separated glob patterns, e.g. 'global_*,random')")
+    g.addoption("--sweep", help=f"named sweep to run: smoke, quick, paper (default: {DEFAULT_SWEEP})")
+    g.addoption("--methods", help="only these methods (comma-separated glob patterns, e.g. 'global_*,random'); also "
+                "narrows the mask contract")
     g.addoption("--pairs", help="only these pairs (comma-separated glob patterns)")
     g.addoption("--weights", help="only these weights (comma-separated names, e.g. A,B)")
     g.addoption("--compressions", help="only these compressions (comma-separated numbers)")
     g.addoption("--seeds", help="only these seeds (comma-separated integers)")
-    g.addoption("--bench-dir", help="where dense weights and results are cached (default: <rootdir>/.benchsuite, "
-                "or $BENCHSUITE_DIR)")
-    g.addoption("--leaderboard-dir", help="where leaderboards are written (default: <rootdir>/leaderboard)")
+    g.addoption("--bench-dir", help="where dense weights and results are cached (default: ./.benchsuite in the "
+                "directory pytest runs from, or $BENCHSUITE_DIR)")
+    g.addoption("--leaderboard-dir", help="where leaderboards are written (default: ./leaderboard in the directory "
+                "pytest runs from)")
     g.addoption("--data-root", help="folder holding full datasets (MNIST, CIFAR, ImageNet; layout in the README; "
                 "default: $BENCHSUITE_DATA)")
-    g.addoption("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu); with cuda and xdist, worker "
-                "gwK takes GPU K modulo the number of GPUs")
+    g.addoption("--device", help="cpu, cuda or cuda:N (default: cpu); with cuda and xdist, worker gwK takes GPU K "
+                "modulo the number of GPUs")
     g.addoption("--shard", help="I/N: run only every N-th case starting at I (0-based), e.g. one job of N on a "
                 "cluster writing to a shared --bench-dir")
-    g.addoption("--checkpoint", action="append", default=[], metavar="PAIR:NAME=PATH@SHA256",
+    g.addoption("--checkpoint", action="append", metavar="PAIR:NAME=PATH@SHA256",
                 help="use a dense checkpoint file (a state_dict) as weights NAME of PAIR; it joins the sweep's "
                 "blocks that have PAIR (repeatable)")
-    g.addoption("--prune-rounds", type=int, default=3, help="timed rounds of each pruning step (default: 3)")
+    g.addoption("--prune-rounds", type=int, help="timed rounds of each pruning step (default: 3)")
+    g.addoption("--show-prune-timings", action="store_true", default=None, help="also print pytest-benchmark's "
+                "table of every pruning step of the sweep (always kept in --benchmark-json)")
     g.addoption("--compare-to", help="results.csv of a committed leaderboard: fail when a method that ran is "
                 "significantly worse than its reference there (see README, 'Regression check')")
-    g.addoption("--reference-method", default="global_magnitude", help="reference for methods that the "
-                "--compare-to file does not hold (default: global_magnitude)")
-    g.addoption("--changed-only", action="store_true", help="with --compare-to: run only the methods that are new "
-                "or whose source changed since that file was written")
+    g.addoption("--reference-method", help="reference for methods that the --compare-to file does not hold "
+                "(default: global_magnitude)")
+    g.addoption("--changed-only", action="store_true", default=None, help="with --compare-to: run only the methods "
+                "that are new or whose source changed since that file was written")
+
+
+OPTIONS = ("sweep", "methods", "pairs", "weights", "compressions", "seeds", "bench_dir", "leaderboard_dir",
+           "data_root", "device", "shard", "checkpoint", "prune_rounds", "show_prune_timings", "compare_to",
+           "reference_method", "changed_only")
+
+
+PATH_OPTIONS = ("--compare-to", "--data-root", "--bench-dir", "--leaderboard-dir")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sweep: a case of the selected pruning sweep (deselect with -m 'not sweep')")
-    config.pluginmanager.register(_CaseCounter(config), "benchsuite-case-counter")
-    try:
-        for spec in config.getoption("checkpoint"):
-            add_checkpoint(spec)
-        selected_cases(config)  # a typo in a filter stops the session before anything runs
-    except (KeyError, ValueError, FileNotFoundError) as e:
-        raise pytest.UsageError(str(e).strip('"')) from None
+    bench = Benchsuite(config)
+    config.pluginmanager.register(bench, Benchsuite.NAME)
+    if any(config.getoption(name) is not None for name in OPTIONS):
+        _check_rootdir(config)
+        bench.cases()  # asked for on the command line: a typo in a filter stops the session before anything runs
 
 
-class _CaseCounter:
-    """Counts sweep cases that ran, and stores each result that a report carries, in the controlling process
-    too: xdist forwards the workers' reports, so results from other hosts land in this store."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        config.stash[RAN] = []
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" and "sweep" in report.keywords:
-            self.config.stash[RAN].append(report.nodeid)
-            store = Store(bench_dir(self.config) / "results")
-            for name, result in report.user_properties:
-                if name == RESULT and not store.path(result["hash"]).exists():
-                    store.put(result)
-
-
-def _words(value: str | None, kind=str) -> set | None:
-    return None if value is None else {kind(v.strip()) for v in value.split(",") if v.strip()}
-
-
-def selected_cases(config: pytest.Config) -> list[Case]:
-    """The sweep's cases narrowed by the command-line filters (computed once per process)."""
-    if SELECTED not in config.stash:
-        opt = config.getoption
-        sweep = SWEEPS.get(opt("sweep"))
-        cases = sweep.cases()
-        if opt("methods"):
-            cases = narrow(cases, "method", set(list_methods(opt("methods"))), sweep.name)
-        if opt("pairs"):
-            cases = narrow(cases, "pair", set(PAIRS.names(opt("pairs"))), sweep.name)
-        cases = narrow(cases, "weights", _words(opt("weights")), sweep.name)
-        cases = narrow(cases, "compression", _words(opt("compressions"), float), sweep.name)
-        cases = narrow(cases, "seed", _words(opt("seeds"), int), sweep.name)
-        if opt("shard"):
-            cases = _shard(cases, opt("shard"))
-        if opt("changed_only"):
-            from .report.regression import changed_methods
-            if not opt("compare_to"):
-                raise pytest.UsageError("--changed-only needs --compare-to RESULTS_CSV to know what changed")
-            cases = [c for c in cases if c.method in changed_methods(Path(opt("compare_to")))]
-        config.stash[SELECTED] = cases
-    return config.stash[SELECTED]
-
-
-def _shard(cases: list[Case], spec: str) -> list[Case]:
-    try:
-        i, n = (int(v) for v in spec.split("/"))
-        assert 0 <= i < n
-    except (ValueError, AssertionError):
-        raise ValueError(f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. 0/4") from None
-    return cases[i::n]
-
-
-def device(config: pytest.Config) -> str:
-    """The --device, with `cuda` spread over the GPUs by xdist worker number."""
-    import torch
-
-    name = config.getoption("device")
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if name == "cuda" and worker and torch.cuda.device_count() > 1:
-        return f"cuda:{int(worker.removeprefix('gw')) % torch.cuda.device_count()}"
-    return name
-
-
-def bench_dir(config: pytest.Config) -> Path:
-    return Path(config.getoption("bench_dir") or os.environ.get("BENCHSUITE_DIR") or config.rootpath / ".benchsuite")
+def _check_rootdir(config: pytest.Config) -> None:
+    """pytest picks its rootdir (and which conftest.py files load) before plugins add their options, so it takes
+    the value of `--compare-to PATH` for a test path. When that moved the rootdir away from here, say so."""
+    here, root = config.invocation_params.dir, config.rootpath
+    args = list(config.invocation_params.args)
+    for flag, value in zip(args, args[1:]):
+        path = (here / value).resolve()
+        if flag in PATH_OPTIONS and (path == root or root in path.parents) and not (here == root or root in
+                                                                                     here.parents):
+            raise pytest.UsageError(f"{flag} {value}: pytest read this value as a test path and moved its rootdir to "
+                                    f"{root}, so this directory's conftest.py may not load; write {flag}={value}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "method" in metafunc.fixturenames:
-        metafunc.parametrize("method", list_methods())
-    if "case" in metafunc.fixturenames:
-        cases = selected_cases(metafunc.config)
-        metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=pytest.mark.sweep) for c in cases])
+    names = metafunc.fixturenames
+    if "benchsuite_method" in names or "benchsuite_case" in names:
+        Benchsuite.of(metafunc.config).parametrize(metafunc)
+
+
+class Benchsuite:
+    """One per process: the options, the selected cases (computed on first use), and, in the controlling
+    process, the results that reports carry, the leaderboard and the terminal summary."""
+
+    NAME = "benchsuite-session"
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.controller = not hasattr(config, "workerinput")
+        self._cases: list | None = None
+        self.ran: list[dict[str, Any]] = []  # results of the sweep cases that ran, in report order
+        self.summary: list[str] = []
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> Benchsuite:
+        return config.pluginmanager.get_plugin(cls.NAME)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        value = self.config.getoption(name)
+        return default if value is None else value
+
+    def cases(self) -> list:
+        """The sweep's cases narrowed by the command-line filters (computed once per process)."""
+        if self._cases is None:
+            from .plan.pairs import add_checkpoint
+            from .plan.sweeps import select
+
+            try:
+                for spec in self.option("checkpoint", []):
+                    add_checkpoint(spec)
+                changed = None
+                if self.option("changed_only"):
+                    if not self.option("compare_to"):
+                        raise ValueError("--changed-only needs --compare-to RESULTS_CSV to know what changed")
+                    from .report.regression import changed_methods
+                    changed = changed_methods(Path(self.option("compare_to")))
+                self._cases = select(self.option("sweep", DEFAULT_SWEEP), methods=self.option("methods"),
+                                     pairs=self.option("pairs"), weights=self.option("weights"),
+                                     compressions=self.option("compressions"), seeds=self.option("seeds"),
+                                     shard=self.option("shard"), only_methods=changed)
+            except (KeyError, ValueError, FileNotFoundError) as e:
+                raise pytest.UsageError(str(e).strip('"')) from None
+        return self._cases
+
+    def parametrize(self, metafunc: pytest.Metafunc) -> None:
+        if "benchsuite_method" in metafunc.fixturenames:
+            from .pruning.methods import list_methods
+
+            try:
+                methods = list_methods(self.option("methods", "*"))
+            except KeyError as e:
+                raise pytest.UsageError(str(e).strip('"')) from None
+            metafunc.parametrize("benchsuite_method", methods)
+        if "benchsuite_case" in metafunc.fixturenames:
+            metafunc.parametrize("benchsuite_case", [pytest.param(c, id=c.id, marks=pytest.mark.sweep)
+                                                     for c in self.cases()])
+
+    def here(self) -> Path:
+        """The directory pytest runs from: defaults live there, never where a path option points."""
+        return self.config.invocation_params.dir
+
+    def bench_dir(self) -> Path:
+        return Path(self.option("bench_dir") or os.environ.get("BENCHSUITE_DIR") or self.here() / ".benchsuite")
+
+    def leaderboard_dir(self) -> Path:
+        return Path(self.option("leaderboard_dir") or self.here() / "leaderboard")
+
+    def device(self) -> str:
+        """The --device, with `cuda` spread over the GPUs by xdist worker number."""
+        name = self.option("device", "cpu")
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if name == "cuda" and worker:
+            import torch
+
+            if torch.cuda.device_count() > 1:
+                return f"cuda:{int(worker.removeprefix('gw')) % torch.cuda.device_count()}"
+        return name
+
+    # --- the controlling process
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Store each result a report carries, in the controlling process too: xdist forwards the workers'
+        reports, so results from other hosts land in this store; and show one line per case."""
+        if not self.controller or report.when != "call":
+            return
+        for name, result in report.user_properties:
+            if name == RESULT:
+                from .run.store import Store
+
+                store = Store(self.bench_dir() / "results")
+                if not store.path(result["hash"]).exists():
+                    store.put(result)
+                self.ran.append(result)
+                self._progress(report, result)
+
+    def _progress(self, report: pytest.TestReport, result: dict[str, Any]) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or self.config.get_verbosity() > 0:
+            return  # verbose runs name every case in pytest's own line
+        props = dict(report.user_properties)
+        source = "from the store" if props.get(SOURCE) == "store" else f"computed in {report.duration:.1f}s"
+        reporter.write_line(f"[{len(self.ran)}/{len(self.cases())}] {report.nodeid.split('[', 1)[-1][:-1]}: "
+                            f"top-1 {result['top1'] * 100:.2f}% ({source})")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config):
+        """In the default verbosity a sweep case prints its own progress line instead of a dot."""
+        if report.when == "call" and report.passed and "sweep" in report.keywords and config.get_verbosity() <= 0:
+            return "passed", "", "PASSED"
+        return None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not (self.controller and self.ran):
+            return  # xdist workers and sessions that ran no case write nothing
+        from .report.leaderboard import rebuild
+        from .report.terminal import summary
+
+        sweep = self.option("sweep", DEFAULT_SWEEP)
+        board = rebuild(sweep, self.bench_dir(), self.leaderboard_dir())
+        self.summary = summary(board, self.ran)
+        if self.option("compare_to"):
+            from .report.regression import check
+            from .run.store import Store
+
+            ran = Store(self.bench_dir() / "results").frame(c.hash for c in self.cases())
+            verdict = check(ran, Path(self.option("compare_to")), self.option("reference_method", "global_magnitude"))
+            self.summary += verdict.lines
+            if verdict.failed:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.summary:
+            terminalreporter.write_sep("=", "benchsuite")
+            for line in self.summary:
+                terminalreporter.write_line(line)
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_benchmark_group_stats(self, config: pytest.Config, benchmarks: list, group_by: str):
+        """Leave the sweep's pruning steps (hundreds of rows) out of pytest-benchmark's table unless
+        --show-prune-timings; --benchmark-json keeps them all."""
+        if self.option("show_prune_timings") or not any(b["group"] == SWEEP_GROUP for b in benchmarks):
+            return None
+        from pytest_benchmark.plugin import pytest_benchmark_group_stats as default
+
+        return default(config=config, benchmarks=[b for b in benchmarks if b["group"] != SWEEP_GROUP],
+                       group_by=group_by)
 
 
 @pytest.fixture(scope="session")
-def benchsuite_runner(pytestconfig: pytest.Config) -> Runner:
-    root = pytestconfig.getoption("data_root")
-    return Runner(bench_dir(pytestconfig) / "weights", Path(root) if root else None, device(pytestconfig))
+def benchsuite_runner(pytestconfig: pytest.Config):
+    from .run.runner import Runner
+
+    bench = Benchsuite.of(pytestconfig)
+    root = bench.option("data_root")
+    return Runner(bench.bench_dir() / "weights", Path(root) if root else None, bench.device())
 
 
 @pytest.fixture(scope="session")
-def benchsuite_store(pytestconfig: pytest.Config) -> Store:
-    return Store(bench_dir(pytestconfig) / "results")
+def benchsuite_store(pytestconfig: pytest.Config):
+    from .run.store import Store
+
+    return Store(Benchsuite.of(pytestconfig).bench_dir() / "results")
 
 
 @pytest.fixture(scope="session")
 def benchsuite_rounds(pytestconfig: pytest.Config) -> int:
-    return max(1, pytestconfig.getoption("prune_rounds"))
+    return max(1, Benchsuite.of(pytestconfig).option("prune_rounds", 3))
 
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    if hasattr(config, "workerinput") or not config.stash[RAN]:
-        return  # xdist workers and sessions that ran no case write nothing
-    from .report.leaderboard import rebuild
-
-    leaderboards = Path(config.getoption("leaderboard_dir") or config.rootpath / "leaderboard")
-    lines = [rebuild(config.getoption("sweep"), bench_dir(config), leaderboards)]
-    if config.getoption("compare_to"):
-        from .report.regression import check
-        ran = Store(bench_dir(config) / "results").frame(c.hash for c in selected_cases(config))
-        verdict = check(ran, Path(config.getoption("compare_to")), config.getoption("reference_method"))
-        lines += verdict.lines
-        if verdict.failed:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    config.stash[SUMMARY] = lines
-
-
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    for line in config.stash.get(SUMMARY, []):
-        terminalreporter.write_line(line)

@@ -5,8 +5,9 @@ import difflib
 import fnmatch
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from importlib.metadata import entry_points
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

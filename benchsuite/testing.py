@@ -1,34 +1,54 @@
-"""The sweep test. A test module runs the selected sweep by importing it:
+"""What a test module imports to run benchsuite on its methods, one line each:
 
-    from benchsuite.testing import test_case  # noqa: F401
+    from benchsuite.testing import test_case      # noqa: F401  the selected sweep, one test per case
+    from benchsuite.testing import TestContract   # noqa: F401  the mask contract, for every registered method
 """
 from __future__ import annotations
 
+import statistics
+import time
+
+from benchsuite.contract import TestContract
 from benchsuite.plan.cases import Case
+from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP
 from benchsuite.pruning.context import call_method
 from benchsuite.pruning.methods import get_method
 from benchsuite.run.runner import Runner
 from benchsuite.run.store import Store
 
-RESULT = "benchsuite_result"
+__all__ = ["TestContract", "test_case"]
 
 
-def test_case(case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store: Store, benchsuite_rounds: int,
-              record_property):
+def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store: Store,
+              benchsuite_rounds: int, record_property):
     """Prune (timed), then take the result from the store or fine-tune and measure it, and record the metrics
     (also in the test report, which carries them to the controlling process's store from any xdist worker)."""
-    method = get_method(case.method)
+    case, method = benchsuite_case, get_method(benchsuite_case.method)
     latest = []  # the context of the last timed round: its model is the one that gets fine-tuned
 
     def fresh():
         latest[:] = [benchsuite_runner.context(case)]
         return (method, latest[0]), {}
 
-    masks = benchmark.pedantic(call_method, setup=fresh, rounds=benchsuite_rounds)
+    seconds = []  # each round timed here too: pytest-benchmark does not time under xdist or --benchmark-disable
+
+    def timed(method, ctx):
+        start = time.perf_counter()
+        masks = call_method(method, ctx)
+        seconds.append(time.perf_counter() - start)
+        return masks
+
+    benchmark.group = SWEEP_GROUP
+    masks = benchmark.pedantic(timed, setup=fresh, rounds=benchsuite_rounds)
+    if benchmark.stats:
+        median, timer = benchmark.stats.stats.median, "pytest-benchmark"
+    else:
+        median, timer = statistics.median(seconds), "perf_counter"
     result = benchsuite_store.get(case.hash)
+    record_property(SOURCE, "store" if result else "computed")
     if result is None:
         result = benchsuite_runner.finish(case, latest[0], masks)
-        result["prune_seconds"] = benchmark.stats.stats.median if benchmark.stats else None
+        result.update(prune_seconds=median, prune_timer=timer)
         benchsuite_store.put(result)
     assert result["nonzero_params"] <= result["params"]
     assert 0.0 <= result["top1"] <= result["top5"] <= 1.0

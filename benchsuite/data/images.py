@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

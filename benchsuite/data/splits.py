@@ -2,8 +2,8 @@
 streamed from an image folder; and the fixed, stratified validation split."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F

@@ -1,8 +1,8 @@
 """Architectures by name: `get_model("lenet5")`, `get_model("resnet56")`, `get_model("imagenet_resnet18")`."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from torch import nn
 

@@ -51,6 +51,40 @@ def narrow(cases: list[Case], field: str, allowed: set | None, sweep: str) -> li
     return kept
 
 
+def _words(value: str | None, kind=str) -> set | None:
+    return None if value is None else {kind(v.strip()) for v in value.split(",") if v.strip()}
+
+
+def _shard(cases: list[Case], spec: str) -> list[Case]:
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        raise ValueError(f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. 0/4") from None
+    return cases[i::n]
+
+
+def select(sweep: str, methods: str | None = None, pairs: str | None = None, weights: str | None = None,
+           compressions: str | None = None, seeds: str | None = None, shard: str | None = None,
+           only_methods: set[str] | None = None) -> list[Case]:
+    """The cases of a sweep narrowed by the command-line filters (comma-separated values; glob patterns for
+    methods and pairs); `only_methods` keeps the cases of those methods alone. A filter that keeps nothing is an
+    error."""
+    cases = SWEEPS.get(sweep).cases()
+    if methods:
+        cases = narrow(cases, "method", set(list_methods(methods)), sweep)
+    if pairs:
+        cases = narrow(cases, "pair", set(PAIRS.names(pairs)), sweep)
+    cases = narrow(cases, "weights", _words(weights), sweep)
+    cases = narrow(cases, "compression", _words(compressions, float), sweep)
+    cases = narrow(cases, "seed", _words(seeds, int), sweep)
+    if shard:
+        cases = _shard(cases, shard)
+    if only_methods is not None:
+        cases = [c for c in cases if c.method in only_methods]
+    return cases
+
+
 SWEEPS: Registry[Sweep] = Registry("sweep")
 MNIST5K = ("mnist5k-lenet300", "mnist5k-lenet5")
 RATIOS = (2, 4, 8, 16, 32)

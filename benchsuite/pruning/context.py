@@ -1,9 +1,9 @@
 """What a method sees (`Context`), and `prune`, which runs a method and checks its answer."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Mapping
 
 import torch
 from torch import Tensor, nn

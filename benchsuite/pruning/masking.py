@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import weakref
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
-_HOOKS: "weakref.WeakKeyDictionary[nn.Module, list]" = weakref.WeakKeyDictionary()
+_HOOKS: weakref.WeakKeyDictionary[nn.Module, list] = weakref.WeakKeyDictionary()
 
 
 def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> None:

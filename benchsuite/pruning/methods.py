@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Mapping, Union
+from typing import TYPE_CHECKING, Union
 
 from torch import Tensor
 
@@ -24,7 +25,7 @@ class Method:
     model's keep count in all) or "layer" (round(fraction * n) in every layer)."""
 
     name: str
-    fn: Callable[["Context"], MethodOutput]
+    fn: Callable[[Context], MethodOutput]
     scope: str
 
     @cached_property

@@ -1,8 +1,8 @@
 """Gradients and input activations of a model on a batch, without touching BatchNorm statistics."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Iterator, Mapping
 
 import torch
 import torch.nn.functional as F

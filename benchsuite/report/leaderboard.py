@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from ..files import write_atomic  # noqa: E402
-from .findings import findings  # noqa: E402
+from ..files import write_atomic
+from ..plan.pairs import add_checkpoint
+from .findings import findings
 
 KEYS = ["pair", "weights", "method", "compression"]
 
@@ -88,10 +90,25 @@ def render(frame: pd.DataFrame, agg: pd.DataFrame, sweep: str, n_cases: int, plo
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
-def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> None:
+@dataclass(frozen=True)
+class Board:
+    """A written leaderboard: where it is, its cases, and their aggregate over seeds."""
+
+    path: Path
+    frame: pd.DataFrame
+    agg: pd.DataFrame
+    n_cases: int
+
+    @property
+    def line(self) -> str:
+        return f"leaderboard: {self.path} ({len(self.frame)} of {self.n_cases} cases stored)"
+
+
+def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> Board:
     """Write README.md, results.csv and one plot per pair into `out`."""
+    board = Board(out / "README.md", frame, pd.DataFrame(), n_cases)
     if frame.empty:
-        return
+        return board
     frame = frame.sort_values(KEYS + ["seed"]).reset_index(drop=True)
     plots = []
     agg = aggregate(frame)
@@ -100,18 +117,17 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
         plots.append(f"{pair}.png")
     write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
     write_atomic(out / "README.md", lambda f: f.write(render(frame, agg, sweep, n_cases, plots).encode()))
+    return Board(out / "README.md", frame, agg, n_cases)
 
 
-def rebuild(sweep_name: str, bench_dir: Path, out_root: Path) -> str:
-    """Write the leaderboard of a whole sweep from every case of it found in the store; say what was done."""
+def rebuild(sweep_name: str, bench_dir: Path, out_root: Path) -> Board:
+    """Write the leaderboard of a whole sweep from every case of it found in the store."""
     from ..plan.sweeps import SWEEPS
     from ..run.store import Store
 
     cases = SWEEPS.get(sweep_name).cases()
     frame = Store(bench_dir / "results").frame(c.hash for c in cases)
-    out = out_root / sweep_name
-    write_leaderboard(frame, sweep_name, len(cases), out)
-    return f"leaderboard: {out / 'README.md'} ({len(frame)} of {len(cases)} cases stored)"
+    return write_leaderboard(frame, sweep_name, len(cases), out_root / sweep_name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,8 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bench-dir", default=os.environ.get("BENCHSUITE_DIR", ".benchsuite"),
                         help="the store's folder (default: .benchsuite or $BENCHSUITE_DIR)")
     parser.add_argument("--leaderboard-dir", default="leaderboard", help="where to write (default: leaderboard)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="PAIR:NAME=PATH@SHA256",
+                        help="the --checkpoint options the sweep ran with, so that their cases are found (repeatable)")
     args = parser.parse_args(argv)
     try:
-        print(rebuild(args.sweep, Path(args.bench_dir), Path(args.leaderboard_dir)))
-    except KeyError as e:
+        for spec in args.checkpoint:
+            add_checkpoint(spec)
+        print(rebuild(args.sweep, Path(args.bench_dir), Path(args.leaderboard_dir)).line)
+    except (KeyError, ValueError) as e:
         parser.error(str(e).strip('"'))

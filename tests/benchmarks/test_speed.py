@@ -20,13 +20,13 @@ def batch(size=256):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_pruning_step(benchmark, method, arch):
+def test_pruning_step(benchmark, benchsuite_method, arch):
     benchmark.group = f"prune {arch} x8"
     torch.manual_seed(0)
     model, data = bs.get_model(arch), batch()
 
     def fresh():
-        return (get_method(method), Context(model, 8, data, torch.Generator().manual_seed(0))), {}
+        return (get_method(benchsuite_method), Context(model, 8, data, torch.Generator().manual_seed(0))), {}
 
     masks = benchmark.pedantic(call_method, setup=fresh, rounds=20, warmup_rounds=2)
     assert len(masks) == len(prunable(model))
