@@ -97,7 +97,9 @@ class Benchsuite:
         self.config = config
         self.controller = not hasattr(config, "workerinput")
         self._cases: list | None = None
+        self.reference = None  # the --compare-to rows, read before the session writes anything
         self.ran: list[dict[str, Any]] = []  # results of the sweep cases that ran, in report order
+        self.done = 0  # sweep cases reported, passed or not
         self.summary: list[str] = []
 
     @classmethod
@@ -118,11 +120,14 @@ class Benchsuite:
                 for spec in self.option("checkpoint", []):
                     add_checkpoint(spec)
                 changed = None
-                if self.option("changed_only"):
-                    if not self.option("compare_to"):
-                        raise ValueError("--changed-only needs --compare-to RESULTS_CSV to know what changed")
-                    from .report.regression import changed_methods
-                    changed = changed_methods(Path(self.option("compare_to")))
+                if self.option("compare_to"):
+                    from .report.regression import changed_methods, read_reference
+
+                    self.reference = read_reference(Path(self.option("compare_to")))  # before anything is written
+                    if self.option("changed_only"):
+                        changed = changed_methods(self.reference)
+                elif self.option("changed_only"):
+                    raise ValueError("--changed-only needs --compare-to RESULTS_CSV to know what changed")
                 self._cases = select(self.option("sweep", DEFAULT_SWEEP), methods=self.option("methods"),
                                      pairs=self.option("pairs"), weights=self.option("weights"),
                                      compressions=self.option("compressions"), seeds=self.option("seeds"),
@@ -170,32 +175,29 @@ class Benchsuite:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Store each result a report carries, in the controlling process too: xdist forwards the workers'
         reports, so results from other hosts land in this store; and show one line per case."""
-        if not self.controller or report.when != "call":
+        if not (self.controller and report.when == "call" and "sweep" in report.keywords):
             return
-        for name, result in report.user_properties:
-            if name == RESULT:
-                from .run.store import Store
-
-                store = Store(self.bench_dir() / "results")
-                if not store.path(result["hash"]).exists():
-                    store.put(result)
-                self.ran.append(result)
-                self._progress(report, result)
-
-    def _progress(self, report: pytest.TestReport, result: dict[str, Any]) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None or self.config.get_verbosity() > 0:
-            return  # verbose runs name every case in pytest's own line
+        self.done += 1
         props = dict(report.user_properties)
-        source = "from the store" if props.get(SOURCE) == "store" else f"computed in {report.duration:.1f}s"
-        reporter.write_line(f"[{len(self.ran)}/{len(self.cases())}] {report.nodeid.split('[', 1)[-1][:-1]}: "
-                            f"top-1 {result['top1'] * 100:.2f}% ({source})")
+        result = props.get(RESULT)
+        if result is not None:
+            from .run.store import Store
+
+            store = Store(self.bench_dir() / "results")
+            if store.get(result["hash"]) is None:
+                store.put(result)
+            self.ran.append(result)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.config.get_verbosity() <= 0:  # verbose runs name each case themselves
+            source = "from the store" if props.get(SOURCE) == "store" else f"computed in {report.duration:.1f}s"
+            outcome = f"top-1 {result['top1'] * 100:.2f}% ({source})" if result else report.outcome.upper()
+            reporter.write(f"\n[{self.done}/{len(self.cases())}] {report.nodeid.split('[', 1)[-1][:-1]}: {outcome}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config):
-        """In the default verbosity a sweep case prints its own progress line instead of a dot."""
-        if report.when == "call" and report.passed and "sweep" in report.keywords and config.get_verbosity() <= 0:
-            return "passed", "", "PASSED"
+        """In the default verbosity a sweep case prints its own progress line instead of a letter."""
+        if report.when == "call" and "sweep" in report.keywords and config.get_verbosity() <= 0:
+            return report.outcome, "", report.outcome.upper()
         return None
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -205,14 +207,19 @@ class Benchsuite:
         from .report.terminal import summary
 
         sweep = self.option("sweep", DEFAULT_SWEEP)
-        board = rebuild(sweep, self.bench_dir(), self.leaderboard_dir())
-        self.summary = summary(board, self.ran)
-        if self.option("compare_to"):
+        out = self.leaderboard_dir()
+        reference = Path(self.option("compare_to") or "")
+        if self.reference is not None and (out / sweep / "results.csv").resolve() == reference.resolve():
+            self.summary = [f"leaderboard not written: {out / sweep} holds the --compare-to reference, which is never "
+                            f"overwritten; pass --leaderboard-dir to write it elsewhere"]
+        else:
+            self.summary = summary(rebuild(sweep, self.bench_dir(), out), self.ran)
+        if self.reference is not None:
             from .report.regression import check
             from .run.store import Store
 
             ran = Store(self.bench_dir() / "results").frame(c.hash for c in self.cases())
-            verdict = check(ran, Path(self.option("compare_to")), self.option("reference_method", "global_magnitude"))
+            verdict = check(ran, self.reference, self.option("reference_method", "global_magnitude"))
             self.summary += verdict.lines
             if verdict.failed:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -64,19 +64,23 @@ def leaky(ctx):
 '''.replace("from benchsuite", "import torch\n\nfrom benchsuite")
 
 
-@pytest.fixture
-def method_repository(pytester, monkeypatch):
-    """What a method repository is: an installed distribution declaring `benchsuite.methods`, and a test module of
-    two import lines."""
+def install(pytester, monkeypatch, source: str):
+    """What a method repository is: an installed distribution declaring `benchsuite.methods`, and a test module
+    of two import lines."""
     site = pytester.path / "site"
     (site / "mymethods-1.0.dist-info").mkdir(parents=True)
     (site / "mymethods-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: mymethods\nVersion: 1.0\n")
     (site / "mymethods-1.0.dist-info" / "entry_points.txt").write_text("[benchsuite.methods]\nmine = mymethods\n")
-    (site / "mymethods.py").write_text(MINE)
+    (site / "mymethods.py").write_text(source)
     pytester.makepyfile(test_benchsuite="from benchsuite.testing import TestContract  # noqa: F401\n"
                                         "from benchsuite.testing import test_case  # noqa: F401\n")
     monkeypatch.setenv("PYTHONPATH", str(site))
     return pytester
+
+
+@pytest.fixture
+def method_repository(pytester, monkeypatch):
+    return install(pytester, monkeypatch, MINE)
 
 
 def test_a_method_repository_runs_the_contract_and_the_sweep_on_its_methods(method_repository):
@@ -151,3 +155,24 @@ def test_the_leaderboard_command_takes_the_sweeps_checkpoints(pytester):
         assert rebuilt.ret == 0
         rows = list(csv.DictReader(open(pytester.path / name / "smoke" / "results.csv")))
         assert sorted(r["weights"] for r in rows) == weights
+
+
+def test_the_readme_regression_command_fails_a_worse_method_and_never_touches_the_reference(pytester, monkeypatch):
+    """The reference kept at the repository's own default leaderboard place, as the README's command has it."""
+    pytester.makepyfile(test_benchsuite="from benchsuite.testing import test_case  # noqa: F401\n")
+    pytester.runpytest_subprocess("test_benchsuite.py", "--sweep", "smoke", "--prune-rounds", "1").assert_outcomes(
+        passed=7)
+    reference = pytester.path / "leaderboard" / "smoke" / "results.csv"
+    before = reference.read_bytes()
+    install(pytester, monkeypatch, MINE.split("@register_method(\"leaky\")")[0])  # smallest_first alone
+    result = pytester.runpytest_subprocess("test_benchsuite.py", "-p", "no:randomly", "--sweep", "smoke",
+                                           "--prune-rounds", "1", "--compare-to=leaderboard/smoke/results.csv",
+                                           "--changed-only", "-k", "test_case")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*leaderboard not written: */leaderboard/smoke holds the --compare-to reference, which is never overwritten*",
+        "regression check: smallest_first on mnist5k-lenet300 A x4 vs global_magnitude: validation top-1 *"
+        "REGRESSION (Holm at 5%)",
+    ])
+    assert "[1/1] smallest_first-mnist5k-lenet300-A-x4-s0" in result.stdout.str()  # --changed-only: only it ran
+    assert reference.read_bytes() == before

@@ -1,51 +1,90 @@
-"""The statistical rule of the regression check."""
+"""The rule of the regression check: validation outcomes, never the method itself as its reference, never vacuous."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from benchsuite.report.regression import changed_methods, check
+from benchsuite.pruning.methods import get_method
+from benchsuite.report.regression import changed_methods, check, read_reference
+from benchsuite.run.store import pack
 
-
-def rows(method, top1s, compression=8):
-    return [{"method": method, "pair": "p", "weights": "A", "compression": compression, "seed": s, "top1": t,
-             "method_version": "v"} for s, t in enumerate(top1s)]
-
-
-def write(tmp_path, data):
-    path = tmp_path / "results.csv"
-    pd.DataFrame(data).to_csv(path, index=False)
-    return path
+IMAGES = 500
 
 
-def test_a_drop_far_beyond_seed_noise_is_a_regression(tmp_path):
-    ref = write(tmp_path, rows("m", [0.90, 0.91, 0.905]))
-    verdict = check(pd.DataFrame(rows("m", [0.85, 0.86, 0.855])), ref, "global_magnitude")
-    assert verdict.failed and "REGRESSION" in verdict.lines[0]
+def rows(method, accuracy, version="old", seeds=3, rng=None, difficulty=None, compression=8):
+    """Rows of results.csv for a method whose models get `accuracy` of the validation images right."""
+    rng = rng or np.random.default_rng(0)
+    z = rng.normal(size=IMAGES) if difficulty is None else difficulty
+    out = []
+    for s in range(seeds):
+        right = z + rng.normal(0, 0.3, IMAGES) > np.quantile(z, 1 - accuracy)
+        out.append({"method": method, "method_version": version, "pair": "p", "weights": "A",
+                    "compression": compression, "seed": s, "top1": right.mean(), "val_top1": right.mean(),
+                    "val_correct": pack(right), "n_val": IMAGES})
+    return out
 
 
-def test_a_drop_within_seed_noise_is_not(tmp_path):
-    ref = write(tmp_path, rows("m", [0.90, 0.80, 0.85]))
-    verdict = check(pd.DataFrame(rows("m", [0.84, 0.86, 0.82])), ref, "global_magnitude")
-    assert not verdict.failed
+@pytest.fixture
+def z():
+    return np.random.default_rng(1).normal(size=IMAGES)
 
 
-def test_a_tiny_but_consistent_drop_is_not(tmp_path):
-    ref = write(tmp_path, rows("m", [0.900, 0.901, 0.902]))
-    verdict = check(pd.DataFrame(rows("m", [0.898, 0.899, 0.900])), ref, "global_magnitude")
-    assert not verdict.failed  # below the half-point floor
+def current(method):
+    return get_method(method).version
 
 
-def test_a_new_method_is_compared_with_the_reference_method(tmp_path):
-    ref = write(tmp_path, rows("global_magnitude", [0.90, 0.91, 0.905]))
-    verdict = check(pd.DataFrame(rows("new", [0.70, 0.71, 0.705])), ref, "global_magnitude")
+def test_a_changed_method_clearly_worse_than_its_old_version_is_a_regression(z):
+    ref = pd.DataFrame(rows("random", 0.90, difficulty=z))
+    verdict = check(pd.DataFrame(rows("random", 0.70, current("random"), difficulty=z)), ref, "global_magnitude")
+    assert verdict.failed and "random on p A x8 vs random" in verdict.lines[0] and "REGRESSION" in verdict.lines[0]
+    assert "validation top-1" in verdict.lines[0] and "test top-1" in verdict.lines[0]
+
+
+def test_a_drop_inside_the_noise_is_not(z):
+    ref = pd.DataFrame(rows("random", 0.90, difficulty=z))
+    verdict = check(pd.DataFrame(rows("random", 0.895, current("random"), difficulty=z,
+                                      rng=np.random.default_rng(5))), ref, "global_magnitude")
+    assert not verdict.failed and verdict.lines[0].endswith(" ok")
+
+
+def test_a_new_method_is_compared_with_the_reference_method(z):
+    ref = pd.DataFrame(rows("global_magnitude", 0.90, current("global_magnitude"), difficulty=z))
+    verdict = check(pd.DataFrame(rows("layer_gradient", 0.60, current("layer_gradient"), difficulty=z)), ref,
+                    "global_magnitude")
     assert verdict.failed and "vs global_magnitude" in verdict.lines[0]
 
 
-def test_changed_methods_are_those_whose_source_fingerprint_is_not_in_the_file(tmp_path):
-    from benchsuite.pruning.methods import get_method
+def test_a_method_is_never_its_own_reference(z):
+    """The vacuous case: the reference holds the method's current version, e.g. because it was overwritten."""
+    same = rows("random", 0.90, current("random"), difficulty=z)
+    verdict = check(pd.DataFrame(same), pd.DataFrame(same), "global_magnitude")
+    assert not verdict.failed and verdict.lines == [
+        f"regression check: random is unchanged since the reference (version {current('random')}): not compared"]
 
-    ref = write(tmp_path, [{"method": "random", "method_version": get_method("random").version},
-                           {"method": "global_magnitude", "method_version": "stale"}])
+
+def test_no_comparable_rows_fails_the_check(z):
+    ref = pd.DataFrame(rows("global_magnitude", 0.90, current("global_magnitude"), difficulty=z, compression=4))
+    verdict = check(pd.DataFrame(rows("random", 0.90, current("random"), difficulty=z)), ref, "global_magnitude")
+    assert verdict.failed and "holds no comparable rows" in verdict.lines[0]
+
+
+def test_the_reference_method_with_no_rows_of_its_own_is_not_compared_with_itself(z):
+    ref = pd.DataFrame(rows("random", 0.90, difficulty=z))
+    changed = pd.DataFrame(rows("global_magnitude", 0.90, "new", difficulty=z))
+    verdict = check(changed, ref, "global_magnitude")
+    assert verdict.failed and "holds no comparable rows" in verdict.lines[0]
+
+
+def test_changed_methods_are_those_whose_version_is_not_in_the_reference():
+    ref = pd.DataFrame([{"method": "random", "method_version": current("random")},
+                        {"method": "global_magnitude", "method_version": "stale"}])
     changed = changed_methods(ref)
-    assert "random" not in changed
-    assert {"global_magnitude", "layer_magnitude"} <= changed
+    assert "random" not in changed and {"global_magnitude", "layer_magnitude"} <= changed
+
+
+def test_a_reference_without_validation_outcomes_is_a_clear_error(tmp_path):
+    path = tmp_path / "results.csv"
+    pd.DataFrame([{"method": "m", "top1": 0.9}]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="lacks columns .*'val_correct'.*regenerate the reference"):
+        read_reference(path)

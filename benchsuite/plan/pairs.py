@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..registry import Registry
+from .fingerprint import TRAINING, code_fingerprint
 
 TRAIN_SEED = 0  # initialisation and data order of every dense model
 
@@ -64,12 +65,13 @@ class Pair:
         return self.weights[weights]
 
     def weights_hash(self, weights: str) -> str:
-        """Names a dense model: the recipe that trains it (with the seed), or the sha256 of the user's file."""
+        """Names a dense model: the recipe that trains it, with the seed and the code that trains it, or the
+        sha256 of the user's file."""
         source, spec = self.source(weights), {"dataset": self.dataset, "model": self.model}
         if isinstance(source, WeightsFile):
             spec["file_sha256"] = source.sha256
         else:
-            spec.update(recipe=asdict(source), seed=TRAIN_SEED)
+            spec.update(recipe=asdict(source), seed=TRAIN_SEED, code=code_fingerprint(TRAINING))
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 

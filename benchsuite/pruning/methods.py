@@ -2,15 +2,15 @@
 `benchsuite.methods` entry-point group) and fingerprinted."""
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from torch import Tensor
 
+from ..plan.fingerprint import file_fingerprint
 from ..registry import Registry, discover
 
 if TYPE_CHECKING:
@@ -27,24 +27,28 @@ class Method:
     name: str
     fn: Callable[[Context], MethodOutput]
     scope: str
+    depends: tuple[Any, ...] = ()
 
     @cached_property
     def version(self) -> str:
-        """Fingerprint of the method's source: editing the method changes it, and its results are recomputed."""
-        return hashlib.sha256(inspect.getsource(self.fn).encode()).hexdigest()[:12]
+        """Fingerprint of the method's whole module and of the modules it declares in `depends`: editing any of
+        them changes it, and the method's results are recomputed."""
+        return file_fingerprint(tuple(inspect.getsourcefile(obj) for obj in (self.fn, *self.depends)))
 
 
 METHODS: Registry[Method] = Registry("method")
 _discovered = False
 
 
-def register_method(name: str, scope: str = "global") -> Callable:
-    """Decorator that registers `fn(ctx) -> masks` (or `(masks, new_weights)`) under `name`."""
+def register_method(name: str, scope: str = "global", depends: tuple[Any, ...] = ()) -> Callable:
+    """Decorator that registers `fn(ctx) -> masks` (or `(masks, new_weights)`) under `name`. `depends` lists
+    modules (or functions) outside the method's own module whose code decides its masks, e.g. a helper module of
+    your repository; benchsuite's own code is always covered."""
     if scope not in ("global", "layer"):
         raise ValueError(f"method {name!r}: scope must be 'global' or 'layer', got {scope!r}")
 
     def wrap(fn: Callable) -> Callable:
-        METHODS.add(name, Method(name, fn, scope))
+        METHODS.add(name, Method(name, fn, scope, tuple(depends)))
         return fn
 
     return wrap

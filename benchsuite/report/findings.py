@@ -1,131 +1,236 @@
 """Findings the suite derives from its own numbers, as ShrinkBench's authors did by hand: which of the paper's
-claims hold on these results, where rankings by size and by speedup disagree, where rankings change between
-pairs or initial weights, where seeds disagree, and where a method emptied a whole layer."""
+claims hold on these results, who leads at equal size and at equal speedup, where rankings reverse between pairs
+or initial weights, where seeds disagree, and where a method emptied a whole layer.
+
+Every comparative word is a test: "beats" means a paired test on the same test images, combined over seeds
+(`stats.compare`), significant after Holm's correction over all the comparisons the claim makes. Comparisons where
+both sides are at chance level are left out and counted. Each claim says how many settings were testable, won,
+lost and undecided; no list is cut without saying how many more there are."""
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-SEED_RANGE = 0.05  # seeds "disagree strongly" when their top-1 spans at least 5 points
-MARGIN = 0.005  # one method "beats" another when its mean top-1 is higher by more than half a point
+from .cells import Cells
+from .stats import ALPHA, at_chance, compare, holm, seed_effect
+
+SEED_RANGE = 0.05  # seeds "disagree strongly" when their top-1 spans at least 5 points (and the seed effect is real)
+SHOWN = 10  # list items shown before "and N more"
 GLOBAL, LAYER = "global_magnitude", "layer_magnitude"
 
 
-def _mean(agg: pd.DataFrame, pair: str, weights: str, method: str) -> pd.Series:
-    g = agg[(agg.pair == pair) & (agg.weights == weights) & (agg.method == method)]
-    return g.set_index("compression")["top1"]
+@dataclass
+class Tally:
+    """Outcome of the comparisons of one claim: the labels won and lost, how many undecided and at chance."""
+
+    won: dict[str, float] = field(default_factory=dict)  # label -> difference of mean top-1
+    lost: dict[str, float] = field(default_factory=dict)
+    undecided: int = 0
+    chance: int = 0
+
+    @property
+    def testable(self) -> int:
+        return len(self.won) + len(self.lost) + self.undecided
+
+    def counts(self, what: str) -> str:
+        chance = f"; {self.chance} left out with both sides at chance level" if self.chance else ""
+        return (f"of {self.testable} testable {what}, {len(self.won)} won, {len(self.lost)} lost, {self.undecided} "
+                f"undecided{chance}")
 
 
-def _at_speedup(agg: pd.DataFrame, methods: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Top-1 of each method interpolated (in log speedup) at 5 speedups that every method reaches."""
-    curves = {m: agg[agg.method == m].sort_values("speedup") for m in methods}
-    lo = max(np.log2(c["speedup"]).min() for c in curves.values())
-    hi = min(np.log2(c["speedup"]).max() for c in curves.values())
-    if not lo < hi:
-        return np.array([]), {}
-    grid = np.linspace(lo, hi, 5)
-    return 2**grid, {m: np.interp(grid, np.log2(c["speedup"]), c["top1"]) for m, c in curves.items()}
+def judge(comparisons: Iterable[tuple[str, np.ndarray | None, np.ndarray | None, int]]) -> Tally:
+    """Test a against b in each (label, a, b, classes), Holm-corrected together; a missing side is skipped."""
+    tally, tested = Tally(), []
+    for label, a, b, classes in comparisons:
+        if a is None or b is None:
+            continue
+        if at_chance(a, classes) and at_chance(b, classes):
+            tally.chance += 1
+            continue
+        tested.append((label, compare(a, b)))
+    for (label, c), significant in zip(tested, holm([c.p for _, c in tested])):
+        if not significant:
+            tally.undecided += 1
+        else:
+            (tally.won if c.difference > 0 else tally.lost)[label] = c.difference
+    return tally
 
 
-def _lead(difference: float) -> int:
-    """1 when the difference of mean top-1 exceeds MARGIN, -1 when it is below -MARGIN, else 0 (a tie)."""
-    return int(difference > MARGIN) - int(difference < -MARGIN)
+def listed(items: list[str] | dict[str, float], sep: str = "; ") -> str:
+    """Items (or labels with their difference in points), the first SHOWN of them and how many more."""
+    if isinstance(items, dict):
+        items = [f"{label} ({d * 100:+.2f} pts)" for label, d in items.items()]
+    more = f"{sep}and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    return sep.join(items[:SHOWN]) + more
 
 
-def _ranking(agg: pd.DataFrame) -> list[str]:
-    """Methods by mean rank over the compressions they share (best first)."""
-    wide = agg.pivot(index="compression", columns="method", values="top1").dropna()
-    return list(wide.rank(axis=1, ascending=False).mean().sort_values().index)
+def _verdict(tally: Tally) -> str:
+    if len(tally.won) > len(tally.lost):
+        return "reproduced"
+    return "contradicted" if len(tally.lost) > len(tally.won) else "not shown"
 
 
-def paper_claims(agg: pd.DataFrame) -> list[str]:
+def _speedups(cells: Cells, agg: pd.DataFrame, methods: list[str]) -> np.ndarray:
+    """5 speedups (log-spaced) that every one of `methods` reaches in this (pair, weights) block."""
+    curves = [agg[agg.method == m]["speedup"] for m in methods]
+    if any(c.empty for c in curves):
+        return np.array([])
+    lo, hi = max(np.log2(c).min() for c in curves), min(np.log2(c).max() for c in curves)
+    return 2 ** np.linspace(lo, hi, 5) if lo < hi else np.array([])
+
+
+def paper_claims(cells: Cells, agg: pd.DataFrame) -> list[str]:
     out = []
-    groups = [(p, w) for (p, w), g in agg.groupby(["pair", "weights"]) if {GLOBAL, LAYER} <= set(g.method)]
-    wins = []
-    for p, w in groups:
-        both_means = pd.concat([_mean(agg, p, w, GLOBAL), _mean(agg, p, w, LAYER)], axis=1).dropna()
-        wins += [g_ - l_ for g_, l_ in both_means.itertuples(index=False)]
-    if wins:
-        k, lost = sum(d > MARGIN for d in wins), sum(d < -MARGIN for d in wins)
-        verdict = "reproduced" if k > lost else "not reproduced"
-        out.append(f"- **Global beats layerwise magnitude at equal model size** — {verdict}: {GLOBAL} beats {LAYER} "
-                   f"in {k} and loses in {lost} of {len(wins)} (pair, weights, compression) settings.")
-        flips = []
-        for p, w in groups:
-            speed, top = _at_speedup(agg[(agg.pair == p) & (agg.weights == w)], [GLOBAL, LAYER])
-            pairs_at = zip(speed, top.get(GLOBAL, []), top.get(LAYER, []))
-            flips += [f"{p} {w} at {s:.1f}x ({(b - a) * 100:+.2f} pts)" for s, a, b in pairs_at if b - a > MARGIN]
-        verdict = "reproduced" if flips else "not reproduced"
-        shown = f": {'; '.join(flips[:6])}." if flips else "."
-        out.append(f"- **Layerwise can win at equal theoretical speedup** — {verdict}: interpolated at equal speedup, "
-                   f"{LAYER} beats {GLOBAL} by over {MARGIN * 100:.1f} points in {len(flips)} places{shown}")
-    both = [(p, c) for p, g in agg.groupby("pair") for c in g.compression.unique()
-            if all(len(_mean(agg, p, w, m).get([c], [])) for w in ("A", "B") for m in (GLOBAL, LAYER))]
-    if both:
-        lead = {(p, c, w): _lead(_mean(agg, p, w, GLOBAL)[c] - _mean(agg, p, w, LAYER)[c])
-                for p, c in both for w in ("A", "B")}
-        changed = [f"{p} x{c:g}" for p, c in both if lead[p, c, "A"] * lead[p, c, "B"] < 0]
-        verdict = "reproduced" if changed else "not reproduced"
+    blocks = [(p, w) for (p, w), g in agg.groupby(["pair", "weights"]) if {GLOBAL, LAYER} <= set(g.method)]
+    if blocks:
+        size = judge((f"{p} {w} x{c:g}", cells.get(p, w, GLOBAL, c), cells.get(p, w, LAYER, c), cells.classes[p])
+                     for p, w in blocks for c in sorted(agg[(agg.pair == p) & (agg.weights == w)].compression.unique()))
+        out.append(f"- **Global beats layerwise magnitude at equal model size** — {_verdict(size)}: "
+                   f"{size.counts('(pair, weights, compression) settings')} by {GLOBAL}"
+                   + (f". Lost: {listed(size.lost)}." if size.lost else "."))
+        speed = judge((f"{p} {w} at {s:.1f}x", cells.at_speedup(p, w, LAYER, s), cells.at_speedup(p, w, GLOBAL, s),
+                       cells.classes[p])
+                      for p, w in blocks for s in _speedups(cells, agg[(agg.pair == p) & (agg.weights == w)],
+                                                            [GLOBAL, LAYER]))
+        verdict = "reproduced" if speed.won else "not shown"
+        out.append(f"- **Layerwise can win at equal theoretical speedup** — {verdict}: interpolated at five equal "
+                   f"speedups per pair and weights, {speed.counts('places')} by {LAYER}"
+                   + (f": {listed(speed.won)}." if speed.won else "."))
+    flips = reversals(cells, agg, [(GLOBAL, LAYER)], across="weights")
+    if flips is not None:
+        verdict = "reproduced" if flips[0] else "not shown"
         out.append(f"- **The initial weights change the ranking** (weights A: Adam lr 1e-3, B: lr 1e-4) — {verdict}: "
-                   f"{GLOBAL} beats {LAYER} (by over {MARGIN * 100:.1f} points) under one and loses under the other "
-                   f"in {len(changed)} of {len(both)} (pair, compression) settings"
-                   + (f": {', '.join(changed)}." if changed else "."))
+                   f"the order of {GLOBAL} and {LAYER} is {flips[1]}" + (f": {listed(flips[0])}." if flips[0] else "."))
     return out
 
 
-def findings(frame: pd.DataFrame, agg: pd.DataFrame) -> list[str]:
-    out = ["### The paper's claims, checked on these numbers", "", *paper_claims(agg)]
-    seeds = frame.groupby(["pair", "weights", "method", "compression"])["top1"]
-    spread = seeds.agg(lambda s: s.max() - s.min())[seeds.count() > 1]
-    wide = spread[spread >= SEED_RANGE].sort_values(ascending=False)
-    if len(spread):
-        verdict = "reproduced" if len(wide) else "not reproduced"
-        out.append(f"- **Some settings vary a lot between seeds** — {verdict}: {len(wide)} of {len(spread)} settings "
-                   f"span {SEED_RANGE * 100:.0f} or more points of top-1 across seeds (largest: "
-                   f"{spread.max() * 100:.2f}).")
-    if "random" in set(agg.method):
-        settings = [g for _, g in agg.groupby(["pair", "weights", "compression"]) if "random" in set(g.method)]
-        floor = [g for g in settings if g.top1.min() == g[g.method == "random"].top1.min()]
-        beaten = [g for g in settings if (g[g.method != "random"].top1 > g.top1.min() + MARGIN).all()]
-        verdict = "reproduced" if len(floor) > len(settings) / 2 else "not reproduced"
-        out.append(f"- **Random pruning is the floor** — {verdict}: random has the lowest top-1 (ties included) in "
-                   f"{len(floor)} of {len(settings)} settings where it ran, and every other method beats it by over "
-                   f"{MARGIN * 100:.1f} points in {len(beaten)}.")
+def reversals(cells: Cells, agg: pd.DataFrame, pairs: list[tuple[str, str]], across: str
+              ) -> tuple[list[str], str] | None:
+    """Settings where m1 significantly beats m2 under one value of `across` ("weights" or "pair") and
+    significantly loses under another, at the same compression, for each (m1, m2) of `pairs`, all tests
+    Holm-corrected together. None when nothing can be compared."""
+    other = "pair" if across == "weights" else "weights"
+    tests, groups = [], []
+    for m1, m2 in pairs:
+        for (o, c), g in agg[agg.method.isin([m1, m2])].groupby([other, "compression"]):
+            values = [v for v in sorted(g[across].unique()) if {m1, m2} <= set(g[g[across] == v].method)]
+            if len(values) < 2:
+                continue
+            groups.append((m1, m2, o, c, values))
+            for v in values:
+                p, w = (v, o) if across == "pair" else (o, v)
+                tests.append(((m1, m2, o, c, v), cells.get(p, w, m1, c), cells.get(p, w, m2, c), cells.classes[p]))
+    if not groups:
+        return None
+    tally = judge(tests)
+    found = []
+    for m1, m2, o, c, values in groups:
+        ahead = [v for v in values if (m1, m2, o, c, v) in tally.won]
+        behind = [v for v in values if (m1, m2, o, c, v) in tally.lost]
+        if ahead and behind:
+            found.append(f"{m1} vs {m2} on {o} x{c:g}: ahead under {', '.join(ahead)}, behind under "
+                         f"{', '.join(behind)}")
+    what = f"({other}, compression) settings with several {across}"
+    return found, (f"significantly reversed in {len(found)} of {len(groups)} {what} ({tally.counts('comparisons')})")
 
-    out += ["", "### Ranking by model size vs by theoretical speedup", ""]
+
+def floor_claim(cells: Cells, agg: pd.DataFrame) -> list[str]:
+    if "random" not in set(agg.method):
+        return []
+    settings = [(k, g) for k, g in agg.groupby(["pair", "weights", "compression"]) if "random" in set(g.method)]
+    tests = [(f"{m} on {p} {w} x{c:g}", cells.get(p, w, m, c), cells.get(p, w, "random", c), cells.classes[p])
+             for (p, w, c), g in settings for m in sorted(set(g.method) - {"random"})]
+    tally = judge(tests)
+    beaten = [(p, w, c) for (p, w, c), g in settings
+              if all(f"{m} on {p} {w} x{c:g}" in tally.won for m in set(g.method) - {"random"})]
+    verdict = "reproduced" if len(beaten) > len(settings) / 2 else "not shown"
+    return [f"- **Random pruning is the floor** — {verdict}: every other method beats random in {len(beaten)} of "
+            f"{len(settings)} settings where it ran ({tally.counts('comparisons with random')} by the other "
+            f"method)" + (f"; random wins {listed(tally.lost)}." if tally.lost else ".")]
+
+
+def seed_claims(cells: Cells, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The claim that some settings vary a lot between seeds, and the list of those settings."""
+    spread = frame.groupby(["pair", "weights", "method", "compression"])["top1"].agg(lambda s: s.max() - s.min())
+    several = [k for k in spread.index if len(cells.seeds(*k)) > 1]
+    if not several:
+        return [], []
+    wide = [k for k in several if spread[k] >= SEED_RANGE]
+    real = [k for k, r in zip(wide, holm([seed_effect(cells.get(*k)) for k in wide])) if r]
+    real.sort(key=lambda k: -spread[k])
+    verdict = "reproduced" if real else "not shown"
+    claim = [f"- **Some settings vary a lot between seeds** — {verdict}: {len(real)} of {len(several)} settings with "
+             f"several seeds span {SEED_RANGE * 100:.0f} or more points of top-1 with a significant seed effect "
+             f"(F test, Holm at {ALPHA:.0%}; {len(wide)} span that much)."]
+    lines = [f"- {m} on {p} weights {w} at x{c:g}: top-1 spans {spread[(p, w, m, c)] * 100:.2f} points"
+             for p, w, m, c in real]
+    more = [f"- and {len(lines) - SHOWN} more (see results.csv)"] if len(lines) > SHOWN else []
+    return claim, lines[:SHOWN] + more or [f"- none of {len(several)} settings with several seeds"]
+
+
+def leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
+    """Per (pair, weights): the best method at each compression and at five equal speedups, with the methods that
+    are not significantly worse (Holm within each setting)."""
+    out = []
     for (p, w), g in agg.groupby(["pair", "weights"]):
         methods = sorted(g.method.unique())
         if len(methods) < 2:
             continue
-        by_size = [f"x{c:g}: {s.loc[s.top1.idxmax(), 'method']}" for c, s in g.groupby("compression")]
-        speed, top = _at_speedup(g, methods)
-        by_speed = [f"{s:.1f}x: {max(top, key=lambda m: top[m][i])}" for i, s in enumerate(speed)]
-        if not by_speed:
-            out.append(f"- {p}, weights {w}: best at equal size — {', '.join(by_size)}; the methods share no "
-                       f"speedup range to compare them at equal speedup.")
-            continue
-        differ = {x.split(": ")[1] for x in by_size} != {x.split(": ")[1] for x in by_speed}
-        out.append(f"- {p}, weights {w}: best at equal size — {', '.join(by_size)}; best at equal speedup — "
-                   f"{', '.join(by_speed)}." + (" **The leaders differ.**" if differ else " Same leaders."))
+        by_size = [_lead(f"x{c:g}", {m: cells.get(p, w, m, c) for m in s.method}, cells.classes[p])
+                   for c, s in g.groupby("compression")]
+        by_speed = [_lead(f"{s:.1f}x", {m: cells.at_speedup(p, w, m, s) for m in methods}, cells.classes[p])
+                    for s in _speedups(cells, g, methods)]
+        speed = f"; best at equal speedup — {', '.join(by_speed)}." if by_speed else (
+            "; the methods share no speedup range.")
+        out.append(f"- {p}, weights {w}: best at equal size — {', '.join(by_size)}{speed}")
+    return out
 
+
+def leader(outcomes: dict[str, np.ndarray | None], classes: int) -> tuple[str, list[str]]:
+    """The method of highest mean top-1, and the others that are not significantly worse (Holm together)."""
+    outcomes = {m: c for m, c in outcomes.items() if c is not None}
+    best = max(outcomes, key=lambda m: outcomes[m].mean())
+    rivals = [m for m in outcomes if m != best]
+    tally = judge((m, outcomes[best], outcomes[m], classes) for m in rivals)
+    return best, [m for m in rivals if m not in tally.won]
+
+
+def _lead(label: str, outcomes: dict[str, np.ndarray | None], classes: int) -> str:
+    best, tied = leader(outcomes, classes)
+    return f"{label}: {best}" + (f" (tied: {', '.join(tied)})" if tied else "")
+
+
+def ranking(agg: pd.DataFrame) -> list[str]:
+    """Methods by mean rank of mean top-1 over the compressions they share (best first): a summary, not a test."""
+    wide = agg.pivot(index="compression", columns="method", values="top1").dropna()
+    return list(wide.rank(axis=1, ascending=False).mean().sort_values().index)
+
+
+def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
+    seed_claim, seed_lines = seed_claims(cells, frame)
+    out = ["### The paper's claims, checked on these numbers", "",
+           f"A method beats another when a paired test on the same test images, combined over seeds, says so after "
+           f"Holm's correction at {ALPHA:.0%} over all the comparisons of the claim.", "",
+           *paper_claims(cells, agg), *seed_claim, *floor_claim(cells, agg)]
+    out += ["", "### Best at equal model size and at equal theoretical speedup", "",
+            "The best mean top-1, with the methods that are not significantly worse than it (tied).", "",
+            *leaders(cells, agg)]
     out += ["", "### Rankings across pairs and initial weights", ""]
-    ranks = {(p, w): _ranking(g) for (p, w), g in agg.groupby(["pair", "weights"]) if g.method.nunique() > 1}
-    for (p, w), r in ranks.items():
-        out.append(f"- {p}, weights {w} (best first, by mean rank over compressions): {', '.join(r)}")
-    for w in sorted({w for _, w in ranks}):
-        orders = {p: r for (p, ww), r in ranks.items() if ww == w}
-        common = set.intersection(*(set(o) for o in orders.values())) if orders else set()
-        seen = {tuple(m for m in o if m in common) for o in orders.values()}
-        if len(orders) > 1:
-            out.append(f"- Weights {w}: the ranking {'differs' if len(seen) > 1 else 'is the same'} between pairs.")
-
-    out += ["", "### Seeds that disagree strongly", ""]
-    out += [f"- {m} on {p} weights {w} at x{c:g}: top-1 spans {v * 100:.2f} points" for (p, w, m, c), v in
-            wide.head(10).items()] or [f"- none of {len(spread)} settings with several seeds spans "
-                                       f"{SEED_RANGE * 100:.0f} points of top-1"]
-    if len(wide) > 10:
-        out.append(f"- ... and {len(wide) - 10} more (see results.csv)")
-
+    for (p, w), g in agg.groupby(["pair", "weights"]):
+        if g.method.nunique() > 1:
+            out.append(f"- {p}, weights {w} (best first, by mean rank over compressions; not a test): "
+                       f"{', '.join(ranking(g))}")
+    methods = sorted(agg.method.unique())
+    pairs = [(m1, m2) for i, m1 in enumerate(methods) for m2 in methods[i + 1:]]
+    for across in ("pair", "weights"):
+        result = reversals(cells, agg, pairs, across)
+        if result is not None:
+            out.append(f"- Between {across}s, the order of two methods is {result[1]}"
+                       + (f": {listed(result[0])}." if result[0] else "."))
+    out += ["", "### Seeds that disagree strongly", "", *seed_lines]
     out += ["", "### Layers emptied by pruning", ""]
     cols = [c for c in frame.columns if c.startswith("density:")]
     emptied: dict[tuple, set[str]] = {}

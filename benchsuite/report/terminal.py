@@ -1,24 +1,26 @@
-"""The compact summary a sweep session ends with in the terminal: per pair and weights, the best method at each
-ratio, and where the leaderboard is."""
+"""The compact summary a sweep session ends with in the terminal: per pair, weights and ratio, the best method with
+its 95% interval and the methods not significantly worse, and where the leaderboard is."""
 from __future__ import annotations
 
 from typing import Any
 
 from tabulate import tabulate
 
+from .findings import leader
 from .leaderboard import Board
 
 
 def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
-    """Lines to print: what ran, the leaders of every (pair, weights, compression), the leaderboard's path."""
+    """Lines to print: the leaderboard's path and what ran, then the leaders of every setting."""
     lines = [f"{board.line}; {len(ran)} of them ran in this session"]
     if board.agg.empty:
         return lines
     rows = []
     for (pair, weights, c), g in board.agg.groupby(["pair", "weights", "compression"]):
-        best = g.loc[g.top1.idxmax()]
-        rows.append([pair, weights, f"x{c:g}", best.method, f"{best.top1 * 100:.2f} ± {best['std'] * 100:.2f}",
-                     f"{best.n}"])
-    table = tabulate(rows, headers=["pair", "weights", "ratio", "best method", "top-1 % (± std)", "seeds"],
-                     tablefmt="simple", disable_numparse=True)
+        best, tied = leader({m: board.cells.get(pair, weights, m, c) for m in g.method}, board.cells.classes[pair])
+        r = g.set_index("method").loc[best]
+        rows.append([pair, weights, f"x{c:g}", best, f"{r.top1 * 100:.2f} [{r.low * 100:.2f}, {r.high * 100:.2f}]",
+                     r.n, ", ".join(tied) or "-"])
+    table = tabulate(rows, headers=["pair", "weights", "ratio", "best", "top-1 % [95% interval]", "seeds",
+                                    "not significantly worse"], tablefmt="simple", disable_numparse=True)
     return [*lines, "", *table.splitlines()]

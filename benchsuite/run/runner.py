@@ -15,6 +15,7 @@ from ..plan.pairs import get_pair
 from ..pruning.context import Context, Masks
 from ..pruning.masking import apply_masks
 from .metrics import summarize
+from .store import pack
 from .train import evaluate, fit
 from .weights import Checkpoint, load_weights
 
@@ -85,8 +86,10 @@ class Runner:
             "pair": case.pair, "weights": case.weights, "method": case.method,
             "compression": case.compression, "seed": case.seed, "weights_sha256": checkpoint.sha256,
             "dense_top1": checkpoint.info["test_top1"], "dense_top5": checkpoint.info["test_top5"],
-            "top1": test.top1, "top5": test.top5, "loss": test.loss, "correct1": test.correct1, "n_test": test.n,
-            "val_top1": val.top1, "top1_before_finetune": before.top1, "top5_before_finetune": before.top5,
+            "num_classes": data.num_classes, "top1": test.top1, "top5": test.top5, "loss": test.loss,
+            "correct1": test.correct1, "n_test": test.n, "test_correct": pack(test.correct), "val_top1": val.top1,
+            "n_val": val.n, "val_correct": pack(val.correct), "top1_before_finetune": before.top1,
+            "top5_before_finetune": before.top5,
             "params": size["params"], "nonzero_params": size["nonzero_params"],
             "compression_achieved": size["compression"], "flops": size["flops"],
             "nonzero_flops": size["nonzero_flops"], "speedup": size["speedup"],

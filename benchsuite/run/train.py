@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from ..data import FolderSplit, Split
 from ..plan.pairs import Recipe
@@ -28,6 +28,7 @@ class Evaluation:
     correct1: int
     correct5: int
     n: int
+    correct: Tensor  # which examples the top-1 prediction got right, in the split's order (bool, on the CPU)
 
     @property
     def top1(self) -> float:
@@ -59,13 +60,15 @@ def fit(model: nn.Module, data: Split | FolderSplit, recipe: Recipe, generator: 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Split | FolderSplit, batch_size: int = 1000) -> Evaluation:
-    """Loss and exact top-1 / top-5 counts, in eval mode (BatchNorm statistics untouched)."""
-    loss, c1, c5 = 0.0, 0, 0
+    """Loss, exact top-1 / top-5 counts and which examples were right, in eval mode (BatchNorm statistics
+    untouched)."""
+    loss, c5, right = 0.0, 0, []
     with evaluating(model):
         for x, y in data.batches(batch_size):
             out = model(x)
             loss += F.cross_entropy(out, y, reduction="sum").item()
             top = out.topk(min(5, out.shape[1]), dim=1).indices
-            c1 += int((top[:, 0] == y).sum())
+            right.append((top[:, 0] == y).cpu())
             c5 += int((top == y[:, None]).any(1).sum())
-    return Evaluation(loss / len(data), c1, c5, len(data))
+    correct = torch.cat(right)
+    return Evaluation(loss / len(data), int(correct.sum()), c5, len(data), correct)

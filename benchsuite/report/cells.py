@@ -1,0 +1,60 @@
+"""Cells of a leaderboard: each (pair, weights, method, compression) with its seeds' per-example test outcomes,
+decoded once from the stored bitsets, and the aggregate table of the cells with their intervals."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..run.store import unpack
+from .stats import interval
+
+KEYS = ["pair", "weights", "method", "compression"]
+
+
+class Cells:
+    """The per-example outcomes (seeds x test images) of every cell of a results frame."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._outcomes: dict[tuple, np.ndarray] = {}
+        self._seeds: dict[tuple, list[int]] = {}
+        for key, g in frame.sort_values("seed").groupby(KEYS):
+            self._seeds[key] = g.seed.tolist()
+            self._outcomes[key] = np.stack([unpack(b, n) for b, n in zip(g.test_correct, g.n_test)])
+        self.classes = frame.groupby("pair")["num_classes"].first().to_dict()
+
+    def get(self, pair: str, weights: str, method: str, compression: float) -> np.ndarray | None:
+        return self._outcomes.get((pair, weights, method, compression))
+
+    def seeds(self, pair: str, weights: str, method: str, compression: float) -> list[int]:
+        return self._seeds.get((pair, weights, method, compression), [])
+
+    def aggregate(self) -> pd.DataFrame:
+        """One row per cell: mean top-1 with its 95% interval and seed count, and the cell's mean achieved
+        compression, theoretical speedup, top-1 before fine-tuning and dense top-1."""
+        g = self.frame.groupby(KEYS)
+        out = g[["compression_achieved", "speedup", "top1_before_finetune", "dense_top1"]].mean()
+        estimates = {key: interval(c) for key, c in self._outcomes.items()}
+        out["top1"] = [estimates[k].mean for k in out.index]
+        out["low"] = [estimates[k].low for k in out.index]
+        out["high"] = [estimates[k].high for k in out.index]
+        out["n"] = [estimates[k].seeds for k in out.index]
+        return out.reset_index()
+
+    def at_speedup(self, pair: str, weights: str, method: str, speedup: float) -> np.ndarray | None:
+        """Outcomes interpolated (linearly in log speedup, between the two compressions that bracket it, seed by
+        seed) at a theoretical speedup the method reaches; None outside its range."""
+        rows = self.frame[(self.frame.pair == pair) & (self.frame.weights == weights) & (self.frame.method == method)]
+        curve = rows.groupby("compression")["speedup"].mean().sort_values()
+        x = np.log2(curve.to_numpy())
+        if len(x) == 0 or not x[0] <= np.log2(speedup) <= x[-1]:
+            return None
+        k = min(int(np.searchsorted(x, np.log2(speedup))), len(x) - 1)
+        if x[k] == np.log2(speedup) or k == 0:
+            return self.get(pair, weights, method, curve.index[k])
+        w = (np.log2(speedup) - x[k - 1]) / (x[k] - x[k - 1])
+        lo, hi = (curve.index[k - 1], curve.index[k])
+        seeds = sorted(set(self.seeds(pair, weights, method, lo)) & set(self.seeds(pair, weights, method, hi)))
+        a = self.get(pair, weights, method, lo)[[self.seeds(pair, weights, method, lo).index(s) for s in seeds]]
+        b = self.get(pair, weights, method, hi)[[self.seeds(pair, weights, method, hi).index(s) for s in seeds]]
+        return (1 - w) * a + w * b

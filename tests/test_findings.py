@@ -1,0 +1,81 @@
+"""Findings on constructed results whose answer is known: a clear win, a tie, a difference inside the noise, and a
+setting where both methods are at chance level."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchsuite.report.cells import Cells
+from benchsuite.report.findings import SHOWN, listed, paper_claims
+from benchsuite.run.store import pack
+
+IMAGES = 1000
+Z = np.random.default_rng(0).normal(size=IMAGES)
+
+
+def cell(method, compression, accuracy, weights="A", pair="p", seeds=3, speedup=None, rng=None):
+    """Result rows of one cell: models that get the `accuracy` easiest images right, give or take a little."""
+    rng = rng or np.random.default_rng(abs(hash((method, compression, weights))) % 2**32)
+    rows = []
+    for s in range(seeds):
+        right = Z + rng.normal(0, 0.2, IMAGES) > np.quantile(Z, 1 - accuracy)
+        if accuracy <= 0.1:  # guessing: right on a random tenth
+            right = rng.random(IMAGES) < accuracy
+        rows.append({"pair": pair, "weights": weights, "method": method, "compression": compression, "seed": s,
+                     "top1": right.mean(), "test_correct": pack(right), "n_test": IMAGES, "num_classes": 10,
+                     "compression_achieved": compression, "speedup": speedup or compression,
+                     "top1_before_finetune": 0.5, "dense_top1": 0.95})
+    return rows
+
+
+def claims(rows):
+    frame = pd.DataFrame(rows)
+    cells = Cells(frame)
+    return paper_claims(cells, cells.aggregate())
+
+
+def test_a_clear_win_a_tie_and_a_chance_level_setting_are_counted_apart():
+    rows = [*cell("global_magnitude", 2, 0.95), *cell("layer_magnitude", 2, 0.80),   # clear win
+            *cell("global_magnitude", 4, 0.90), *cell("layer_magnitude", 4, 0.90),   # a tie
+            *cell("global_magnitude", 8, 0.10), *cell("layer_magnitude", 8, 0.10)]   # both guessing
+    size = claims(rows)[0]
+    assert size.startswith("- **Global beats layerwise magnitude at equal model size** — reproduced: ")
+    assert ("of 2 testable (pair, weights, compression) settings, 1 won, 0 lost, 1 undecided; 1 left out with both "
+            "sides at chance level by global_magnitude") in size
+
+
+def test_half_a_point_on_a_thousand_images_is_not_a_win():
+    rows = [*cell("global_magnitude", 2, 0.935), *cell("layer_magnitude", 2, 0.930)]
+    assert "0 won, 0 lost, 1 undecided" in claims(rows)[0]
+    assert "— not shown" in claims(rows)[0]
+
+
+def test_a_lost_setting_is_named_with_its_difference():
+    rows = [*cell("global_magnitude", 2, 0.70), *cell("layer_magnitude", 2, 0.95)]
+    size = claims(rows)[0]
+    assert "— contradicted" in size and "Lost: p A x2 (-2" in size
+
+
+def test_a_reversal_between_weights_needs_two_significant_opposite_results():
+    rows = [*cell("global_magnitude", 2, 0.95, "A"), *cell("layer_magnitude", 2, 0.80, "A"),
+            *cell("global_magnitude", 2, 0.80, "B"), *cell("layer_magnitude", 2, 0.95, "B"),
+            *cell("global_magnitude", 4, 0.95, "A"), *cell("layer_magnitude", 4, 0.80, "A"),
+            *cell("global_magnitude", 4, 0.90, "B"), *cell("layer_magnitude", 4, 0.90, "B")]
+    weights = claims(rows)[2]
+    assert "— reproduced" in weights and "reversed in 1 of 2 (pair, compression) settings" in weights
+    assert "p x2: ahead under A, behind under B" in weights and "p x4" not in weights
+
+
+def test_layerwise_wins_at_equal_speedup_only_where_it_is_significant():
+    """Equal at 2x, far apart at 4x (global's 8x saves only 4x the FLOPs; layer's interpolates to 92.5%)."""
+    rows = [*cell("global_magnitude", 2, 0.95, speedup=2.0), *cell("global_magnitude", 8, 0.60, speedup=4.0),
+            *cell("layer_magnitude", 2, 0.95, speedup=2.0), *cell("layer_magnitude", 8, 0.90, speedup=8.0)]
+    speed = claims(rows)[1]
+    assert speed.startswith("- **Layerwise can win at equal theoretical speedup** — reproduced: ")
+    assert "p A at 4.0x" in speed and "p A at 2.0x" not in speed
+
+
+def test_no_list_is_cut_without_saying_how_many_more():
+    items = [f"item {i}" for i in range(SHOWN + 4)]
+    assert listed(items).endswith(f"item {SHOWN - 1}; and 4 more")
+    assert listed(items[:3]) == "item 0; item 1; item 2"
