@@ -17,7 +17,10 @@ _API = {
     "apply_masks": "benchsuite.pruning.masking",
     "get_method": "benchsuite.pruning.methods",
     "list_methods": "benchsuite.pruning.methods",
+    "method_info": "benchsuite.pruning.methods",
     "register_method": "benchsuite.pruning.methods",
+    "Gradual": "benchsuite.pruning.schedules",
+    "Levels": "benchsuite.pruning.schedules",
     "get_model": "benchsuite.models",
     "summarize": "benchsuite.run.metrics",
 }

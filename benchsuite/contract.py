@@ -1,18 +1,33 @@
-"""The mask contract every registered method must meet. A test module runs it on every registered method
-(narrowed by --methods) with one line: `from benchsuite.testing import TestContract`."""
+"""The mask contract every registered method must meet, at every stage. A test module runs it on every registered
+method (narrowed by --methods) with one line: `from benchsuite.testing import TestContract`.
+
+A method acting once (after training, at initialisation) is called as `benchsuite.prune` calls it. A method acting
+during training is run by the harness's own loop (`benchsuite.run.stages`) on a small model and a few random
+images, with every prune event recorded: each must hit its exact count, and masks stay nested where the schedule
+says so. The masks a method ends with must then hold in any training loop."""
 from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import apply_masks, get_model, prune
-from .pruning.context import prunable
-from .pruning.masks import keep_count, layer_keep_counts
-from .pruning.methods import get_method
+from .data import Split, normalizer
+from .plan.pairs import Recipe
+from .pruning.context import Context, call_method, prunable, target_for
+from .pruning.masking import apply_masks
+from .pruning.methods import Method, get_method
+from .pruning.schedules import Gradual
+from .run.stages import LevelStore, train_during, train_levels
 
 COMPRESSION = 8
+TINY = Recipe("sgd", 0.05, 2, 16, momentum=0.9)  # 2 epochs of 4 steps on the 64 images below
+FINAL: dict[tuple[str, str, str], dict] = {}  # final masks by (method, version, model class)
 
 
 class SmallNet(nn.Module):
@@ -30,19 +45,52 @@ class SmallNet(nn.Module):
         return self.out(self.hidden(x.flatten(1)).relu())
 
 
-def expected_counts(model, method):
-    weights = {f"{n}.weight": m.weight.numel() for n, m in prunable(model).items()}
-    keep = keep_count(sum(p.numel() for p in model.parameters()), sum(weights.values()), COMPRESSION)
-    return keep if get_method(method).scope == "global" else layer_keep_counts(weights, keep)
+def images(n: int, seed: int) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    return Split(torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
+                 torch.randint(0, 10, (n,), generator=g), normalizer((0.5,), (0.5,)))
+
+
+class Recorder:
+    """Wraps a method so that every call's target and answer are kept."""
+
+    def __init__(self, method: Method) -> None:
+        self.method, self.events = method, []
+        self.wrapped = dataclasses.replace(method, fn=self)
+
+    def __call__(self, ctx: Context, **kwargs: Any):
+        out = self.method.fn(ctx, **kwargs)
+        masks = out[0] if isinstance(out, tuple) else out
+        self.events.append((ctx.target, None if ctx.masks is None else dict(ctx.masks), dict(masks)))
+        return out
+
+
+def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tuple[Recorder, dict]:
+    """The method run by the harness's own loop on `model`, to COMPRESSION, on 64 random images."""
+    recorder = Recorder(method)
+    schedule, kwargs = method.bind({})
+    if isinstance(schedule, Gradual):
+        schedule = dataclasses.replace(schedule, frequency=1)  # an event every step of the 8-step run
+    target = target_for(model, method.target, COMPRESSION)
+    args = (model, recorder.wrapped, kwargs, schedule, target, batch, images(64, 2), images(32, 3), TINY, 0)
+    if isinstance(schedule, Gradual):
+        trained = train_during(*args)
+    else:
+        initial = {k: v.clone() for k, v in model.state_dict().items()}
+        trained = train_levels(*args, lambda step: initial, LevelStore(tmp_path / "levels"), "contract")
+    return recorder, trained.masks
 
 
 class TestContract:
-    """Exact counts, boolean masks with the right keys and shapes, the model untouched, determinism, and masks that
-    hold through training. `benchsuite_method` runs over the registered methods."""
+    """Exact counts at every prune event, boolean masks with the right keys and shapes, nesting, the model
+    untouched, determinism, no gradient to a masked weight, and masked weights still zero in any training loop.
+    `benchsuite_method` runs over the registered methods."""
 
     @pytest.fixture(params=["lenet5", "small_bn"])
     def model(self, request):
         torch.manual_seed(0)
+        from .models import get_model
+
         m = get_model("lenet5") if request.param == "lenet5" else SmallNet()
         if request.param == "small_bn":  # give the running statistics values that a reset would change
             m.bn.running_mean.uniform_(-1, 1)
@@ -54,55 +102,137 @@ class TestContract:
         g = torch.Generator().manual_seed(1)
         return torch.randn(32, 1, 28, 28, generator=g), torch.randint(0, 10, (32,), generator=g)
 
-    def test_masks_are_boolean_one_per_prunable_weight_with_exact_count(self, benchsuite_method, model, batch):
-        masks = prune(model, benchsuite_method, COMPRESSION, batch, seed=0)
-        names = {f"{n}.weight" for n in prunable(model)}
-        assert set(masks) == names
-        params = dict(model.named_parameters())
-        assert all(m.dtype == torch.bool and m.shape == params[n].shape for n, m in masks.items())
-        expected = expected_counts(model, benchsuite_method)
-        if isinstance(expected, int):
-            assert sum(int(m.sum()) for m in masks.values()) == expected
-        else:
-            assert {n: int(m.sum()) for n, m in masks.items()} == expected
+    @pytest.fixture
+    def method(self, benchsuite_method):
+        return get_method(benchsuite_method)
 
-    def test_pruning_leaves_the_model_unchanged(self, benchsuite_method, model, batch):
+    def final_masks(self, method: Method, model: nn.Module, batch, tmp_path, cached: bool = True) -> dict:
+        """The masks the method ends with at COMPRESSION: one call, or the last event of a run of its schedule
+        (computed once per method and model for the tests of training under masks)."""
+        key = (method.name, method.version, type(model).__name__)
+        if cached and key in FINAL:
+            return {k: v.clone() for k, v in FINAL[key].items()}
+        if method.stage == "during_training":
+            masks = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[1]
+        else:
+            ctx = Context(model, target_for(model, method.target, COMPRESSION), batch,
+                          torch.Generator().manual_seed(0))
+            masks = dict(call_method(method, ctx))
+        FINAL[key] = {k: v.clone() for k, v in masks.items()}
+        return masks
+
+    def test_every_prune_event_hits_its_exact_count_and_nests_as_its_schedule_says(self, method, model, batch,
+                                                                                          tmp_path):
+        if method.stage == "during_training":
+            events = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[0].events
+        else:
+            recorder = Recorder(method)
+            ctx = Context(model, target_for(model, method.target, COMPRESSION), batch, torch.Generator())
+            call_method(recorder.wrapped, ctx)
+            events = recorder.events
+        assert events, f"method {method.name!r} was never called"
+        final = target_for(model, method.target, COMPRESSION)
+        assert events[-1][0] == final
+        params = dict(model.named_parameters())
+        nested = method.schedule is not None and method.schedule.nested
+        for target, before, masks in events:
+            assert set(masks) == {f"{n}.weight" for n in prunable(model)}
+            assert all(m.dtype == torch.bool and m.shape == params[n].shape for n, m in masks.items())
+            if target.kind == "global":
+                assert sum(int(m.sum()) for m in masks.values()) == target.keep
+            else:
+                assert {n: int(m.sum()) for n, m in masks.items()} == target.layer_keep
+            if nested:
+                assert all(not (masks[n] & ~before[n]).any() for n in masks), "a pruned weight came back"
+
+    def test_pruning_leaves_the_model_unchanged(self, method, model, batch):
         before = {k: v.clone() for k, v in model.state_dict().items()}
         modes = [m.training for m in model.modules()]
-        prune(model, benchsuite_method, COMPRESSION, batch, seed=0)
+        masks = {f"{n}.weight": torch.ones_like(m.weight, dtype=torch.bool) for n, m in prunable(model).items()}
+        ctx = Context(model, target_for(model, method.target, COMPRESSION), batch, torch.Generator().manual_seed(0),
+                      masks if method.stage == "during_training" else None)
+        method.fn(ctx, **method.bind({})[1])  # called directly: nothing between the method and the model
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
         assert [m.training for m in model.modules()] == modes
         assert all(p.grad is None for p in model.parameters())
 
-    def test_same_seed_gives_the_same_masks(self, benchsuite_method, model, batch):
-        a = prune(model, benchsuite_method, COMPRESSION, batch, seed=3)
-        b = prune(model, benchsuite_method, COMPRESSION, batch, seed=3)
+    def test_same_seed_gives_the_same_masks(self, method, model, batch, tmp_path):
+        a = self.final_masks(method, model, batch, tmp_path / "a", cached=False)
+        b = self.final_masks(method, model, batch, tmp_path / "b", cached=False)
         assert all(torch.equal(a[k], b[k]) for k in a)
 
-    def test_no_gradient_reaches_a_masked_weight(self, benchsuite_method, model, batch):
-        masks = prune(model, benchsuite_method, COMPRESSION, batch, seed=0)
+    def test_no_gradient_reaches_a_masked_weight(self, method, model, batch, tmp_path):
+        masks = self.final_masks(method, model, batch, tmp_path)
         apply_masks(model, masks)
         F.cross_entropy(model(batch[0]), batch[1]).backward()
         params = dict(model.named_parameters())
         for name, mask in masks.items():
-            assert params[name].grad[~mask].count_nonzero() == 0
-            assert params[name].grad[mask].count_nonzero() > 0
+            assert params[name].grad[~mask].count_nonzero() == 0, f"a masked weight of {name} got a gradient"
+        assert any(p.grad.count_nonzero() for p in params.values()), "no gradient at all: the test proves nothing"
 
     @pytest.mark.parametrize("optimizer", [
         lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=5e-4),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
         lambda p: torch.optim.Adam(p, lr=1e-2),
         lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
-    ], ids=["sgd_momentum_wd", "adam", "adamw"])
-    def test_masked_weights_stay_zero_after_fine_tuning(self, benchsuite_method, model, batch, optimizer):
-        masks = prune(model, benchsuite_method, COMPRESSION, batch, seed=0)
-        apply_masks(model, masks)
-        params = dict(model.named_parameters())
-        kept_before = {n: params[n].detach()[m].clone() for n, m in masks.items()}
+        lambda p: torch.optim.Adam(p, lr=1e-2, amsgrad=True),
+        lambda p: torch.optim.RMSprop(p, lr=1e-3, momentum=0.9, centered=True),
+        lambda p: torch.optim.Adagrad(p, lr=0.1),
+    ], ids=["sgd_momentum_wd", "sgd_nesterov", "adam", "adamw", "amsgrad", "rmsprop", "adagrad"])
+    def test_masked_weights_stay_zero_under_an_optimizer_that_stepped_before_pruning(self, method, model, batch,
+                                                                                   optimizer, tmp_path):
+        masks = self.final_masks(method, model, batch, tmp_path)
         opt = optimizer(model.parameters())
-        for _ in range(5):
-            opt.zero_grad()
-            F.cross_entropy(model(batch[0]), batch[1]).backward()
-            opt.step()
-        for name, mask in masks.items():
-            assert params[name][~mask].count_nonzero() == 0
-            assert not torch.equal(params[name].detach()[mask], kept_before[name])  # the kept weights did train
+        train(model, opt, batch, 3)  # momentum and moments from the dense model
+        apply_masks(model, masks)
+        assert_trains_under(model, masks, opt, batch)
+
+    def test_masked_weights_stay_zero_after_deepcopy(self, method, model, batch, tmp_path):
+        masks = self.final_masks(method, model, batch, tmp_path)
+        apply_masks(model, masks)
+        copied = copy.deepcopy(model)
+        assert_trains_under(copied, masks, torch.optim.SGD(copied.parameters(), lr=0.1), batch)
+
+    def test_masked_weights_stay_zero_after_save_and_load(self, method, model, batch, tmp_path):
+        masks = self.final_masks(method, model, batch, tmp_path)
+        apply_masks(model, masks)
+        buffer = io.BytesIO()
+        torch.save(model, buffer)
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        assert_trains_under(loaded, masks, torch.optim.SGD(loaded.parameters(), lr=0.1, momentum=0.9), batch)
+
+    def test_masked_weights_stay_zero_after_changing_dtype(self, method, model, batch, tmp_path):
+        masks = self.final_masks(method, model, batch, tmp_path)
+        apply_masks(model, masks)
+        model.to(torch.float64)
+        batch = (batch[0].double(), batch[1])
+        assert_trains_under(model, masks, torch.optim.Adam(model.parameters(), lr=1e-2), batch)
+
+    def test_masks_reapplied_during_training_hold_with_the_same_optimizer(self, method, model, batch, tmp_path):
+        masks = self.final_masks(method, model, batch, tmp_path)
+        looser = {n: m | (torch.rand(m.shape, generator=torch.Generator().manual_seed(0)) < 0.5)
+                  for n, m in masks.items()}
+        apply_masks(model, looser)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        train(model, opt, batch, 3)
+        apply_masks(model, masks)  # tighter masks, the same optimizer and its state
+        assert_trains_under(model, masks, opt, batch)
+
+
+def train(model: nn.Module, opt: torch.optim.Optimizer, batch, steps: int) -> None:
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(model(batch[0]), batch[1]).backward()
+        opt.step()
+
+
+def assert_trains_under(model: nn.Module, masks: dict, opt: torch.optim.Optimizer, batch) -> None:
+    """Five optimizer steps: the masked weights stay exactly zero while the model trains."""
+    params = dict(model.named_parameters())
+    before = {n: p.detach().clone() for n, p in params.items()}
+    train(model, opt, batch, 5)
+    for name, mask in masks.items():
+        assert params[name][~mask].count_nonzero() == 0, f"masked weights of {name} moved"
+    assert any(not torch.equal(p.detach(), before[n]) for n, p in params.items()), "nothing trained"

@@ -247,8 +247,13 @@ def benchsuite_runner(pytestconfig: pytest.Config):
     from .run.runner import Runner
 
     bench = Benchsuite.of(pytestconfig)
-    root = bench.option("data_root")
-    return Runner(bench.bench_dir() / "weights", Path(root) if root else None, bench.device())
+    root, device = bench.option("data_root"), bench.device()
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and device == "cpu":  # share the cores between the workers instead of oversubscribing them
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    return Runner(bench.bench_dir(), Path(root) if root else None, device)
 
 
 @pytest.fixture(scope="session")

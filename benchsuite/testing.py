@@ -11,8 +11,6 @@ import time
 from benchsuite.contract import TestContract
 from benchsuite.plan.cases import Case
 from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP
-from benchsuite.pruning.context import call_method
-from benchsuite.pruning.methods import get_method
 from benchsuite.run.runner import Runner
 from benchsuite.run.store import Store
 
@@ -21,20 +19,21 @@ __all__ = ["TestContract", "test_case"]
 
 def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store: Store,
               benchsuite_rounds: int, record_property):
-    """Prune (timed), then take the result from the store or fine-tune and measure it, and record the metrics
-    (also in the test report, which carries them to the controlling process's store from any xdist worker)."""
-    case, method = benchsuite_case, get_method(benchsuite_case.method)
-    latest = []  # the context of the last timed round: its model is the one that gets fine-tuned
+    """Prune (timed: the method's call; for a method that acts during training, one prune event), then take the
+    result from the store or train as the method's stage says and measure it, and record the metrics (also in the
+    test report, which carries them to the controlling process's store from any xdist worker)."""
+    case = benchsuite_case
+    latest = []  # the context of the last timed round: its model is the one that gets trained
 
     def fresh():
         latest[:] = [benchsuite_runner.context(case)]
-        return (method, latest[0]), {}
+        return (latest[0],), {}
 
     seconds = []  # each round timed here too: pytest-benchmark does not time under xdist or --benchmark-disable
 
-    def timed(method, ctx):
+    def timed(ctx):
         start = time.perf_counter()
-        masks = call_method(method, ctx)
+        masks = benchsuite_runner.prune(case, ctx)
         seconds.append(time.perf_counter() - start)
         return masks
 

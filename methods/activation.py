@@ -11,7 +11,7 @@ def global_activation(ctx):
     return ctx.select_global({n: w.abs() * ctx.activations[n] for n, w in ctx.weights.items()})
 
 
-@register_method("layer_activation", scope="layer")
+@register_method("layer_activation", target="layer")
 def layer_activation(ctx):
     """Prune the same fraction of every layer, smallest |w| * ||input|| first."""
     return ctx.select_layerwise({n: w.abs() * ctx.activations[n] for n, w in ctx.weights.items()})

@@ -11,7 +11,7 @@ def global_gradient(ctx):
     return ctx.select_global({n: (w * ctx.gradients[n]).abs() for n, w in ctx.weights.items()})
 
 
-@register_method("layer_gradient", scope="layer")
+@register_method("layer_gradient", target="layer")
 def layer_gradient(ctx):
     """Prune the same fraction of every layer, smallest |w * dL/dw| first."""
     return ctx.select_layerwise({n: (w * ctx.gradients[n]).abs() for n, w in ctx.weights.items()})

@@ -10,7 +10,7 @@ def global_magnitude(ctx):
     return ctx.select_global({name: w.abs() for name, w in ctx.weights.items()})
 
 
-@register_method("layer_magnitude", scope="layer")
+@register_method("layer_magnitude", target="layer")
 def layer_magnitude(ctx):
     """Prune the same fraction of every layer, smallest |w| first."""
     return ctx.select_layerwise({name: w.abs() for name, w in ctx.weights.items()})

@@ -5,16 +5,17 @@ import pytest
 import torch
 
 import benchsuite as bs
-from benchsuite.pruning.context import Context, call_method
+from benchsuite.pruning.context import Context, call_method, target_for
 from benchsuite.pruning.masks import MaskError
 from benchsuite.pruning.methods import METHODS, Method
 
 
-def run(fn, scope="global"):
+def run(fn, target="global"):
     torch.manual_seed(0)
     model = bs.get_model("lenet300")
     batch = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
-    return call_method(Method("hostile", fn, scope), Context(model, 4, batch, torch.Generator().manual_seed(0)))
+    ctx = Context(model, target_for(model, target, 4), batch, torch.Generator().manual_seed(0))
+    return call_method(Method("hostile", fn, target), ctx)
 
 
 def magnitude(ctx):
@@ -48,7 +49,7 @@ def test_a_wrong_count_is_rejected():
 
 def test_a_layer_method_must_hit_each_layer_count():
     with pytest.raises(MaskError, match="mask for fc1.weight keeps"):
-        run(magnitude, scope="layer")
+        run(magnitude, target="layer")
 
 
 def test_editing_the_model_in_place_is_rejected():

@@ -68,7 +68,7 @@ def test_a_methods_version_covers_its_whole_module_and_what_it_declares(tmp_path
     import mine_method
 
     def version():
-        return Method("mine", mine_method.mine, "global", (mine_helpers,)).version
+        return Method("mine", mine_method.mine, depends=(mine_helpers,)).version
 
     first = version()
     edit(tmp_path / "mine_method.py")  # a change anywhere in the method's module, e.g. in `helper`

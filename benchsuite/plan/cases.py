@@ -1,10 +1,10 @@
-"""Cases: (pair, weights, method, compression, seed) with the pair's fine-tuning recipe. A case's hash names its
-result: it covers everything that decides the result."""
+"""Cases: (pair, weights, method with its hyperparameters, compression, seed) with the pair's recipes. A case's hash
+names its result: it covers everything that decides the result."""
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
 
@@ -12,7 +12,7 @@ from ..pruning.methods import get_method
 from .fingerprint import HARNESS, code_fingerprint
 from .pairs import get_pair
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -22,20 +22,31 @@ class Case:
     method: str
     compression: float
     seed: int
+    hparams: tuple[tuple[str, Any], ...] = ()  # the method's hyperparameters that differ from its defaults
 
     @property
     def id(self) -> str:
-        """Readable test id, e.g. `global_magnitude-mnist5k-lenet5-A-x8-s0`."""
-        return f"{self.method}-{self.pair}-{self.weights}-x{self.compression:g}-s{self.seed}"
+        """Readable test id, e.g. `global_magnitude-mnist5k-lenet5-A-x8-s0`, `imp-mnist5k-lenet5-A-x8-s0-rate0.5`."""
+        extra = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}{v}" for k, v in self.hparams)
+        return f"{self.method}-{self.pair}-{self.weights}-x{self.compression:g}-s{self.seed}{extra}"
+
+    @cached_property
+    def hyperparameters(self) -> dict[str, Any]:
+        """All the method's hyperparameters for this case: its defaults with the case's own values."""
+        method = get_method(self.method)
+        schedule, kwargs = method.bind(dict(self.hparams))
+        return {**(asdict(schedule) if schedule else {}), **kwargs}
 
     @cached_property
     def spec(self) -> dict[str, Any]:
         """Everything that decides the result: the pair and its fine-tuning, the dense model (its recipe and the
-        code that trains it), the harness code, the method's module, the ratio and the seed."""
+        code that trains it), the harness code, the method's module, stage and hyperparameters, the ratio and the
+        seed."""
         pair = get_pair(self.pair)
         return {"schema": SCHEMA_VERSION, "pair": pair.spec(), "weights": self.weights,
                 "weights_recipe": pair.weights_hash(self.weights), "harness": code_fingerprint(HARNESS),
                 "method": self.method, "method_version": get_method(self.method).version,
+                "stage": get_method(self.method).stage, "hyperparameters": self.hyperparameters,
                 "compression": self.compression, "seed": self.seed}
 
     @cached_property

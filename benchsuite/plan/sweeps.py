@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
+from typing import Any
 
-from ..pruning.methods import list_methods
+from ..pruning.methods import get_method, list_methods
 from ..registry import Registry
 from .cases import Case
 from .pairs import PAIRS, WeightsFile
@@ -12,13 +13,17 @@ from .pairs import PAIRS, WeightsFile
 
 @dataclass(frozen=True)
 class Block:
-    """Pairs x weights x methods (glob patterns over method names) x compressions x seeds."""
+    """Pairs x weights x methods (glob patterns over method names, of one stage if `stage` is given) x
+    compressions x seeds x hyperparameter settings (each a dict of values that differ from the methods' defaults;
+    a setting applies to the methods that have those hyperparameters)."""
 
     pairs: tuple[str, ...]
     weights: tuple[str, ...]
     methods: str
     compressions: tuple[float, ...]
     seeds: tuple[int, ...]
+    stage: str | None = None
+    hparams: tuple[dict[str, Any], ...] = ({},)
 
 
 @dataclass(frozen=True)
@@ -28,15 +33,21 @@ class Sweep:
 
     def cases(self) -> list[Case]:
         """Every case of the sweep, in a stable order, each once. A user's checkpoint of a pair (--checkpoint)
-        joins every block that has the pair."""
+        joins every block that has the pair, for the methods that can start from a checkpoint (not those that
+        need its initialisation or steps of its training)."""
         seen: dict[Case, None] = {}
         for b in self.blocks:
             for pair in b.pairs:
                 files = [n for n, w in PAIRS.get(pair).weights.items() if isinstance(w, WeightsFile)]
                 for weights in (*b.weights, *files):
                     PAIRS.get(pair).source(weights)  # fail early on a typo
-                    for method, c, s in product(list_methods(b.methods), b.compressions, b.seeds):
-                        seen[Case(pair, weights, method, c, s)] = None
+                    for method, setting in product(list_methods(b.methods, b.stage), b.hparams):
+                        m = get_method(method)
+                        if not set(setting) <= set(m.hyperparameters) or (weights in files and m.needs_recipe):
+                            continue
+                        m.bind(setting)  # fail early on a bad value
+                        for c, s in product(b.compressions, b.seeds):
+                            seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())))] = None
         return list(seen)
 
 
@@ -88,15 +99,21 @@ def select(sweep: str, methods: str | None = None, pairs: str | None = None, wei
 SWEEPS: Registry[Sweep] = Registry("sweep")
 MNIST5K = ("mnist5k-lenet300", "mnist5k-lenet5")
 RATIOS = (2, 4, 8, 16, 32)
-SWEEPS.add("smoke", Sweep("smoke", (Block(MNIST5K[:1], ("A",), "*", (4,), (0,)),)))
+ONE_SHOT = "after_training"
+SWEEPS.add("smoke", Sweep("smoke", (Block(MNIST5K[:1], ("A",), "*", (4,), (0,), ONE_SHOT),)))
 SWEEPS.add("quick", Sweep("quick", (
-    Block(MNIST5K, ("A",), "*", RATIOS, (0, 1, 2)),
+    Block(MNIST5K, ("A",), "*", RATIOS, (0, 1, 2), ONE_SHOT),
     Block(MNIST5K, ("B",), "global_magnitude,layer_magnitude", RATIOS, (0, 1, 2)),
+)))
+# Every method of every stage on the embedded pairs, to x64 where the model reaches it (LeNet-5 reaches x57).
+SWEEPS.add("lifecycle", Sweep("lifecycle", (
+    Block(MNIST5K[:1], ("A",), "*", (*RATIOS, 64), (0, 1, 2)),
+    Block(MNIST5K[1:], ("A",), "*", RATIOS, (0, 1, 2)),
 )))
 # ShrinkBench's CIFAR-10 experiments, every baseline on ResNet-56 (weights A and B) and VGG-16, and magnitude
 # pruning of ResNet-18 on ImageNet (one seed: each of its cases fine-tunes on the whole of ImageNet).
 SWEEPS.add("paper", Sweep("paper", (
-    Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS), (0, 1, 2)),
-    Block(("cifar10-vgg16",), ("A",), "*", (1, *RATIOS), (0, 1, 2)),
+    Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS), (0, 1, 2), ONE_SHOT),
+    Block(("cifar10-vgg16",), ("A",), "*", (1, *RATIOS), (0, 1, 2), ONE_SHOT),
     Block(("imagenet-resnet18",), ("sgd",), "global_magnitude,layer_magnitude", (1, 2, 4, 8, 16), (0,)),
 )))

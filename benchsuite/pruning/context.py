@@ -1,9 +1,11 @@
-"""What a method sees (`Context`), and `prune`, which runs a method and checks its answer."""
+"""What a method sees (`Context`), and `call_method` / `prune`, which run a method and check its answer."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -11,14 +13,25 @@ from torch import Tensor, nn
 from . import masks as mask_math
 from .methods import Method, get_method
 from .probes import gradients, input_norms
+from .targets import Target
 
 
 class Masks(dict):
-    """Boolean masks by parameter name, plus `weights`: new values for kept weights, if the method gave any."""
+    """Boolean masks by parameter name, plus `weights` (new values for kept weights, if the method gave any) and
+    `rewind` (whether the method asked the harness to rewind the weights to its schedule's snapshot)."""
 
-    def __init__(self, masks: Mapping[str, Tensor], weights: Mapping[str, Tensor] | None = None) -> None:
+    def __init__(self, masks: Mapping[str, Tensor], weights: Mapping[str, Tensor] | None = None,
+                 rewind: bool = False) -> None:
         super().__init__(masks)
         self.weights = dict(weights or {})
+        self.rewind = rewind
+
+
+class _Rewind:
+    """What `ctx.rewind(masks)` hands back with the masks."""
+
+
+REWIND = _Rewind()
 
 
 def prunable(model: nn.Module) -> dict[str, nn.Module]:
@@ -31,31 +44,47 @@ def prunable(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in layers.items() if n not in skip}
 
 
+def prunable_shapes(model: nn.Module) -> dict[str, torch.Size]:
+    return {f"{n}.weight": m.weight.shape for n, m in prunable(model).items()}
+
+
+def target_for(model: nn.Module, kind: str, compression: float) -> Target:
+    """The target of kind `kind` that brings `model` to `compression` (total / nonzero parameters)."""
+    shapes = prunable_shapes(model)
+    total = sum(p.numel() for p in model.parameters())
+    return Target.of(kind, shapes, mask_math.keep_count(total, sum(s.numel() for s in shapes.values()), compression))
+
+
 @dataclass
 class Context:
-    """What a method sees: the model (read only), the keep counts, the pruning batch and a seeded generator."""
+    """What a method sees: the model (read only), its target (exact counts), the pruning batch, a seeded generator,
+    and, during training, the masks in force and the optimizer steps taken."""
 
     model: nn.Module
-    compression: float
+    target: Target
     batch: tuple[Tensor, Tensor]
     generator: torch.Generator
+    masks: dict[str, Tensor] | None = None
+    step: int = 0
     layers: dict[str, nn.Module] = field(init=False)
-    keep: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.layers = {f"{n}.weight": m for n, m in prunable(self.model).items()}
-        total = sum(p.numel() for p in self.model.parameters())
-        self.keep = mask_math.keep_count(total, sum(m.weight.numel() for m in self.layers.values()), self.compression)
+
+    @property
+    def keep(self) -> int:
+        """Prunable weights to keep in all."""
+        return self.target.keep
+
+    @property
+    def layer_keep(self) -> dict[str, int]:
+        """Weights to keep in each layer when every layer keeps the same fraction."""
+        return self.target.layer_keep
 
     @cached_property
     def weights(self) -> dict[str, Tensor]:
         """The prunable weights by parameter name (detached; do not edit them)."""
         return {n: m.weight.detach() for n, m in self.layers.items()}
-
-    @cached_property
-    def layer_keep(self) -> dict[str, int]:
-        """Weights to keep in each layer when every layer keeps the same fraction."""
-        return mask_math.layer_keep_counts({n: w.numel() for n, w in self.weights.items()}, self.keep)
 
     @cached_property
     def gradients(self) -> dict[str, Tensor]:
@@ -68,20 +97,42 @@ class Context:
         norms = input_norms(self.model, {n.removesuffix(".weight"): m for n, m in self.layers.items()}, self.batch)
         return {f"{n}.weight": v for n, v in norms.items()}
 
-    def select_global(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Keep the `keep` highest scores across all layers (ties: lower index first)."""
-        return mask_math.select_global(scores, self.keep)
+    def select_global(self, scores: Mapping[str, Tensor], keep: int | None = None) -> dict[str, Tensor]:
+        """Keep the `keep` (default: the target's) highest scores across all layers (ties: lower index first)."""
+        return mask_math.select_global(scores, self.keep if keep is None else keep)
 
     def select_layerwise(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Keep the `layer_keep[name]` highest scores within each layer (ties: lower index first)."""
         return mask_math.select_layerwise(scores, self.layer_keep)
 
+    def select(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Keep the highest scores as the method's target asks: over all layers, or layer by layer."""
+        return self.select_global(scores) if self.target.kind == "global" else self.select_layerwise(scores)
 
-def call_method(method: Method, ctx: Context) -> Masks:
-    """Run a method and check its answer: keys, types, shapes, exact count, new weights, model untouched."""
+    def among_kept(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The scores with every weight already pruned (by `masks`) put below all others, so that a selection
+        keeps only weights still in the network: masks stay nested."""
+        if self.masks is None:
+            return dict(scores)
+        return {n: s.float().masked_fill(~self.masks[n], float("-inf")) for n, s in scores.items()}
+
+    def rewind(self, masks: Mapping[str, Tensor]) -> tuple[Mapping[str, Tensor], _Rewind]:
+        """Masks, with the request that the harness rewinds all weights to the snapshot its schedule names (for
+        iterative pruning: a step of dense training) before it trains on."""
+        return masks, REWIND
+
+    def copy_model(self) -> nn.Module:
+        """A deep copy of the model, for a method that computes on a network of its own (e.g. SynFlow)."""
+        return copy.deepcopy(self.model)
+
+
+def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None = None) -> Masks:
+    """Run a method and check its answer: keys, types, shapes, the target's exact count, nesting within the masks
+    in force (when its schedule says so), new weights, and the model untouched."""
     before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
-    out = method.fn(ctx)
-    masks, weights = out if isinstance(out, tuple) and len(out) == 2 else (out, {})
+    modes = [m.training for m in ctx.model.modules()]
+    out = method.fn(ctx, **(kwargs if kwargs is not None else method.bind({})[1]))
+    masks, extra = out if isinstance(out, tuple) and len(out) == 2 else (out, {})
     after = ctx.model.state_dict()
     for key, value in before.items():
         if key not in after or not torch.equal(after[key], value):
@@ -89,19 +140,32 @@ def call_method(method: Method, ctx: Context) -> Masks:
                 f"method {method.name!r} changed the model in place ({key}); a method returns masks and new "
                 f"weight values, it never edits the model"
             )
-    shapes = {n: w.shape for n, w in ctx.weights.items()}
-    expected = ctx.keep if method.scope == "global" else ctx.layer_keep
-    checked = mask_math.validate(masks, shapes, expected, method.name)
-    return Masks(checked, mask_math.validate_weights(weights, shapes, method.name))
+    if [m.training for m in ctx.model.modules()] != modes:
+        raise mask_math.MaskError(f"method {method.name!r} changed the model's train/eval mode; restore it (or work on "
+                                  f"ctx.copy_model())")
+    checked = ctx.target.validate(masks, method.name)
+    if ctx.masks is not None and method.schedule is not None and method.schedule.nested:
+        for name, mask in checked.items():
+            revived = int((mask & ~ctx.masks[name]).sum())
+            if revived:
+                raise mask_math.MaskError(
+                    f"method {method.name!r}: mask for {name} keeps {revived:,} weights that an earlier prune event "
+                    f"removed; its masks must be nested (select among ctx.among_kept(scores))")
+    rewind = extra is REWIND
+    weights = mask_math.validate_weights({} if rewind else extra, dict(ctx.target.shapes), method.name)
+    return Masks(checked, weights, rewind)
 
 
-def prune(
-    model: nn.Module,
-    method: str,
-    compression: float,
-    batch: tuple[Tensor, Tensor],
-    seed: int = 0,
-) -> Masks:
-    """Masks (one per prunable parameter) that `method` chooses for `compression`; the model is unchanged."""
+def prune(model: nn.Module, method: str, compression: float, batch: tuple[Tensor, Tensor], seed: int = 0,
+          **hyperparameters: Any) -> Masks:
+    """Masks (one per prunable parameter) that `method` chooses for `compression`; the model is unchanged. For a
+    method that acts once (after training or at initialisation); one that acts during training needs the harness's
+    training loop (a sweep case, or `benchsuite.run.stages.train_during`)."""
+    m = get_method(method)
+    if m.stage == "during_training":
+        raise ValueError(f"method {method!r} acts during training: the harness calls it at the prune events of its "
+                         f"schedule while it trains; run it in a sweep (e.g. pytest --sweep lifecycle --methods "
+                         f"{method}) or with benchsuite.run.stages.train_during")
+    _, kwargs = m.bind(hyperparameters)
     generator = torch.Generator(device=batch[0].device).manual_seed(seed)
-    return call_method(get_method(method), Context(model, compression, batch, generator))
+    return call_method(m, Context(model, target_for(model, m.target, compression), batch, generator), kwargs)

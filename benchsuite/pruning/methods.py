@@ -1,32 +1,36 @@
-"""The method registry: how a method is registered, found (in `benchsuite.methods` and through the
-`benchsuite.methods` entry-point group) and fingerprinted."""
+"""The method registry: how a method is registered with its stage, target, schedule and hyperparameters, found (in
+`benchsuite.methods` and through the `benchsuite.methods` entry-point group), described and fingerprinted."""
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Union
-
-from torch import Tensor
+from typing import Any
 
 from ..plan.fingerprint import file_fingerprint
 from ..registry import Registry, discover
+from .schedules import Gradual, Levels
+from .targets import KINDS
 
-if TYPE_CHECKING:
-    from .context import Context
-
-MethodOutput = Union[Mapping[str, Tensor], tuple[Mapping[str, Tensor], Mapping[str, Tensor]]]
+STAGES = {
+    "after_training": "prunes the trained dense model once; the pair's fine-tuning follows",
+    "at_init": "prunes the initialised model once; training from scratch with the pair's dense recipe follows",
+    "during_training": "called by the harness at the prune events of its schedule while the harness trains",
+}
 
 
 @dataclass(frozen=True)
 class Method:
-    """A registered pruning method. `scope` says which count its masks must hit exactly: "global" (the
-    model's keep count in all) or "layer" (round(fraction * n) in every layer)."""
+    """A registered pruning method: `fn(ctx, **hyperparameters)` returns masks. `stage` says when it acts,
+    `target` which exact count its masks hit, `schedule` (during training only) when it is called."""
 
     name: str
-    fn: Callable[[Context], MethodOutput]
-    scope: str
+    fn: Callable[..., Any]
+    target: str = "global"
+    stage: str = "after_training"
+    schedule: Gradual | Levels | None = None
     depends: tuple[Any, ...] = ()
 
     @cached_property
@@ -35,20 +39,52 @@ class Method:
         them changes it, and the method's results are recomputed."""
         return file_fingerprint(tuple(inspect.getsourcefile(obj) for obj in (self.fn, *self.depends)))
 
+    @property
+    def needs_recipe(self) -> bool:
+        """Whether its dense model must come from a recipe: at initialisation it prunes the recipe's
+        initialisation, and iterative pruning retrains with the recipe (a user's checkpoint has neither)."""
+        return self.stage == "at_init" or isinstance(self.schedule, Levels)
+
+    @cached_property
+    def hyperparameters(self) -> dict[str, Any]:
+        """Defaults of the schedule's fields and of the function's keyword-only parameters."""
+        own = {p.name: p.default for p in inspect.signature(self.fn).parameters.values()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        return {**(dataclasses.asdict(self.schedule) if self.schedule else {}), **own}
+
+    def bind(self, overrides: Mapping[str, Any]) -> tuple[Gradual | Levels | None, dict[str, Any]]:
+        """The schedule and the function's keyword arguments with `overrides` applied; unknown names are an
+        error that lists the known ones."""
+        unknown = sorted(set(overrides) - set(self.hyperparameters))
+        if unknown:
+            known = ", ".join(self.hyperparameters) or "none"
+            raise ValueError(f"method {self.name!r} has no hyperparameter {', '.join(unknown)}; it has {known}")
+        fields = {f.name for f in dataclasses.fields(self.schedule)} if self.schedule else set()
+        schedule = dataclasses.replace(self.schedule, **{k: v for k, v in overrides.items() if k in fields}) \
+            if self.schedule else None
+        kwargs = {k: overrides.get(k, v) for k, v in self.hyperparameters.items() if k not in fields}
+        return schedule, kwargs
+
 
 METHODS: Registry[Method] = Registry("method")
 _discovered = False
 
 
-def register_method(name: str, scope: str = "global", depends: tuple[Any, ...] = ()) -> Callable:
-    """Decorator that registers `fn(ctx) -> masks` (or `(masks, new_weights)`) under `name`. `depends` lists
-    modules (or functions) outside the method's own module whose code decides its masks, e.g. a helper module of
-    your repository; benchsuite's own code is always covered."""
-    if scope not in ("global", "layer"):
-        raise ValueError(f"method {name!r}: scope must be 'global' or 'layer', got {scope!r}")
+def register_method(name: str, target: str = "global", stage: str = "after_training",
+                    schedule: Gradual | Levels | None = None, depends: tuple[Any, ...] = ()) -> Callable:
+    """Decorator that registers `fn(ctx, *, hyperparameter=default, ...)` under `name`. It returns masks, or
+    `(masks, new_weights)`, or `ctx.rewind(masks)` (during training). `depends` lists modules (or functions) outside
+    the method's own module whose code decides its masks; benchsuite's own code is always covered."""
+    if target not in KINDS:
+        raise ValueError(f"method {name!r}: target must be one of {', '.join(KINDS)}, got {target!r}")
+    if stage not in STAGES:
+        raise ValueError(f"method {name!r}: stage must be one of {', '.join(STAGES)}, got {stage!r}")
+    if (stage == "during_training") != (schedule is not None):
+        raise ValueError(f"method {name!r}: a method acting during training declares a schedule (Gradual or "
+                         f"Levels), and only such a method does")
 
     def wrap(fn: Callable) -> Callable:
-        METHODS.add(name, Method(name, fn, scope, tuple(depends)))
+        METHODS.add(name, Method(name, fn, target, stage, schedule, tuple(depends)))
         return fn
 
     return wrap
@@ -62,12 +98,20 @@ def _methods() -> Registry[Method]:
     return METHODS
 
 
-def list_methods(pattern: str = "*") -> list[str]:
-    """Sorted names of the registered methods (from `methods/` and the `benchsuite.methods` entry points)."""
-    return _methods().names(pattern)
+def list_methods(pattern: str = "*", stage: str | None = None) -> list[str]:
+    """Sorted names of the registered methods matching the glob pattern(s), of one stage if given."""
+    names = _methods().names(pattern)
+    return [n for n in names if stage is None or METHODS.get(n).stage == stage]
 
 
 def get_method(name: str) -> Method:
     return _methods().get(name)
 
 
+def method_info(name: str) -> dict[str, Any]:
+    """What a notebook wants to know about a method: stage, target, schedule, hyperparameters with their defaults,
+    version and docstring."""
+    m = get_method(name)
+    return {"name": m.name, "stage": m.stage, "target": m.target,
+            "schedule": type(m.schedule).__name__ if m.schedule else None, "hyperparameters": m.hyperparameters,
+            "version": m.version, "doc": inspect.getdoc(m.fn) or ""}

@@ -30,10 +30,11 @@ class Cells:
         return self._seeds.get((pair, weights, method, compression), [])
 
     def aggregate(self) -> pd.DataFrame:
-        """One row per cell: mean top-1 with its 95% interval and seed count, and the cell's mean achieved
-        compression, theoretical speedup, top-1 before fine-tuning and dense top-1."""
+        """One row per cell: mean top-1 with its 95% interval and seed count, the method's stage, and the cell's mean
+        achieved compression, theoretical speedup, top-1 right after pruning, dense top-1 and training epochs."""
         g = self.frame.groupby(KEYS)
-        out = g[["compression_achieved", "speedup", "top1_before_finetune", "dense_top1"]].mean()
+        out = g[["compression_achieved", "speedup", "top1_after_pruning", "dense_top1", "train_epochs"]].mean()
+        out["stage"] = g["stage"].first()
         estimates = {key: interval(c) for key, c in self._outcomes.items()}
         out["top1"] = [estimates[k].mean for k in out.index]
         out["low"] = [estimates[k].low for k in out.index]

@@ -1,6 +1,8 @@
 """Training by a recipe, and exact evaluation."""
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -39,23 +41,40 @@ class Evaluation:
         return self.correct5 / self.n
 
 
-def fit(model: nn.Module, data: Split | FolderSplit, recipe: Recipe, generator: torch.Generator) -> None:
-    """Train for `recipe.epochs` epochs; `generator` draws the data order and augmentation. The final model is
-    kept: no selection on any split. On a GPU the forward pass runs under bf16 autocast."""
+def steps_of(recipe: Recipe, examples: int) -> int:
+    """Optimizer steps of a whole run of `recipe` over a split of `examples` examples."""
+    return recipe.epochs * -(-examples // recipe.batch_size)
+
+
+def fit(model: nn.Module, data: Split | FolderSplit, recipe: Recipe, generator: torch.Generator, start: int = 0,
+        stop: int | None = None, after_step: Callable[[int, torch.optim.Optimizer], None] | None = None) -> int:
+    """Train by `recipe` from optimizer step `start` to step `stop` of its run (default: the whole run) with a new
+    optimizer; the learning rate is the recipe's at those positions (cosine: lr (1 + cos(pi t / T)) / 2). `generator`
+    draws the data order and augmentation, epoch by epoch. `after_step(steps_taken, optimizer)` runs after every
+    step. The final model is kept: no selection on any split. On a GPU the forward pass runs under bf16 autocast.
+    Returns the number of training images used."""
+    total = steps_of(recipe, len(data))
+    stop = total if stop is None else stop
     opt = make_optimizer(recipe, model)
-    steps = recipe.epochs * -(-len(data) // recipe.batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if recipe.cosine else None
     model.train()
-    for _ in range(recipe.epochs):
+    step, images = start, 0
+    while step < stop:
         for x, y in data.batches(recipe.batch_size, generator):
+            if step >= stop:
+                break
+            if recipe.cosine:
+                for group in opt.param_groups:
+                    group["lr"] = recipe.lr * (1 + math.cos(math.pi * step / total)) / 2
             opt.zero_grad(set_to_none=True)
             with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):  # bf16 matmuls on GPU, fp32 weights
                 loss = F.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
-            if sched:
-                sched.step()
+            step, images = step + 1, images + len(y)
+            if after_step is not None:
+                after_step(step, opt)
     model.eval()
+    return images
 
 
 @torch.no_grad()

@@ -1,10 +1,13 @@
-"""The initial-weights store: each dense starting model is trained once by its recipe, cached under a hash of
-that recipe with a sha256 of the file, and loaded safely (`torch.load(weights_only=True)`)."""
+"""The initial-weights store: each dense starting model is trained once by its recipe, cached under a hash of that
+recipe (and of the code that trains it) with a sha256 of each file, and loaded safely (`torch.load(weights_only=
+True)`). Beside it lie the initialisation it started from (step 0, what methods at initialisation prune) and, made on
+request by replaying the same run, its state at any step of training (what iterative pruning rewinds to)."""
 from __future__ import annotations
 
 import fcntl
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,57 +19,119 @@ from ..data import Dataset
 from ..files import sha256, write_atomic
 from ..models import get_model
 from ..plan.pairs import TRAIN_SEED, Pair, WeightsFile
-from .train import evaluate, fit
+from .train import evaluate, fit, steps_of
+
+State = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A dense starting model: its state, the sha256 of its file, and how good it is."""
+    """A dense starting model: its state, the sha256 of its file, and how good it is (`info`, which also holds the
+    training images it took, `train_images`, None for a user's file)."""
 
-    state: dict[str, torch.Tensor]
+    state: State
     sha256: str
     info: dict[str, Any]
 
     def model(self, pair: Pair, num_classes: int) -> nn.Module:
         """A fresh model holding these weights (each case gets its own, so no case can change another's)."""
-        model = get_model(pair.model, num_classes)
-        model.load_state_dict(self.state)
-        return model.eval()
+        return holding(pair, num_classes, self.state)
+
+
+def holding(pair: Pair, num_classes: int, state: State) -> nn.Module:
+    """A fresh model of the pair holding `state`, in eval mode."""
+    model = get_model(pair.model, num_classes)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+@contextmanager
+def _locked(stem: Path):
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with open(stem.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _stem(pair: Pair, weights: str, cache: Path) -> Path:
+    return cache / f"{pair.name}-{weights}-{pair.weights_hash(weights)}"
 
 
 def load_weights(pair: Pair, weights: str, cache: Path, data: Dataset, device: str = "cpu") -> Checkpoint:
     """The dense model of `pair` trained by recipe `weights` on `data`: from the cache, or trained now on
     `device` (once, even when several processes ask at the same time)."""
-    stem = cache / f"{pair.name}-{weights}-{pair.weights_hash(weights)}"
+    stem = _stem(pair, weights, cache)
     source = pair.source(weights)
     pt = Path(source.path) if isinstance(source, WeightsFile) else stem.with_suffix(".pt")
     meta = stem.with_suffix(".json")
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(stem.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(stem):
         if isinstance(source, WeightsFile) and not meta.exists():
             _describe(pair, weights, source, meta, data, device)
         elif not (pt.exists() and meta.exists()):
-            _train(pair, weights, pt, meta, data, device)
+            _train(pair, weights, stem, data, device)
     info = json.loads(meta.read_text())
-    digest = sha256(pt)
-    if digest != info["sha256"]:
-        if isinstance(source, WeightsFile):
-            raise ValueError(f"checkpoint {pt} has sha256 {digest}, not the {source.sha256} given with it; check "
-                             f"the file or the hash")
-        raise ValueError(f"checkpoint {pt} is corrupt: its sha256 is {digest}, expected {info['sha256']}; delete "
-                         f"{pt} and {meta} to train it again")
-    return Checkpoint(torch.load(pt, weights_only=True, map_location="cpu"), digest, info)
+    if isinstance(source, WeightsFile) and sha256(pt) != source.sha256:
+        raise ValueError(f"checkpoint {pt} has sha256 {sha256(pt)}, not the {source.sha256} given with it; check "
+                         f"the file or the hash")
+    return Checkpoint(_verified(pt, info["sha256"], meta), info["sha256"], info)
 
 
-def _train(pair: Pair, weights: str, pt: Path, meta: Path, data: Dataset, device: str) -> None:
+def load_snapshot(pair: Pair, weights: str, cache: Path, data: Dataset, step: int, device: str = "cpu") -> State:
+    """The state of the dense run of recipe `weights` after `step` optimizer steps: step 0 is the initialisation,
+    the last step the dense model; any other step is made once by replaying the run from its initialisation (the
+    same seed and data order, so the same weights) and cached."""
+    if isinstance(pair.source(weights), WeightsFile):
+        raise ValueError(f"weights {weights!r} of pair {pair.name!r} are a checkpoint file: there is no initialisation "
+                         f"or step of their training to go back to; methods at initialisation and rewinding methods "
+                         f"need weights made by a recipe (e.g. A)")
+    dense = load_weights(pair, weights, cache, data, device)
+    stem = _stem(pair, weights, cache)
+    if step >= steps_of(pair.source(weights), len(data.train)):
+        return dense.state
+    if step == 0:
+        return _verified(stem.with_name(stem.name + "-init.pt"), dense.info["init_sha256"], stem.with_suffix(".json"))
+    pt, meta = stem.with_name(f"{stem.name}-step{step}.pt"), stem.with_name(f"{stem.name}-step{step}.json")
+    with _locked(stem):
+        if not (pt.exists() and meta.exists()):
+            digest = _save(pt, _run(pair, weights, data, device, stop=step)[0])
+            write_atomic(meta, lambda f: f.write(json.dumps({"step": step, "sha256": digest}).encode()))
+    return _verified(pt, json.loads(meta.read_text())["sha256"], meta)
+
+
+def _run(pair: Pair, weights: str, data: Dataset, device: str, stop: int | None = None,
+         init: Path | None = None) -> tuple[nn.Module, int]:
+    """The dense run of recipe `weights` (seed TRAIN_SEED for the initialisation, the data order and everything
+    else), up to `stop` steps; saves the initialisation to `init` if given. Returns the model and images used."""
     torch.manual_seed(TRAIN_SEED)
     model = get_model(pair.model, data.num_classes).to(device)
-    start = time.perf_counter()
-    fit(model, data.train, pair.source(weights), torch.Generator().manual_seed(TRAIN_SEED))
-    seconds = time.perf_counter() - start
+    if init is not None:
+        _save(init, model)
+    images = fit(model, data.train, pair.source(weights), torch.Generator().manual_seed(TRAIN_SEED), stop=stop)
+    return model, images
+
+
+def _save(pt: Path, model: nn.Module) -> str:
     write_atomic(pt, lambda f: torch.save({k: v.cpu() for k, v in model.state_dict().items()}, f))
-    _write_info(pair, weights, model, pt, meta, data, {"train_seconds": seconds})
+    return sha256(pt)
+
+
+def _verified(pt: Path, digest: str, meta: Path) -> State:
+    actual = sha256(pt)
+    if actual != digest:
+        raise ValueError(f"checkpoint {pt} is corrupt: its sha256 is {actual}, expected {digest}; delete {pt} and "
+                         f"{meta} to make it again")
+    return torch.load(pt, weights_only=True, map_location="cpu")
+
+
+def _train(pair: Pair, weights: str, stem: Path, data: Dataset, device: str) -> None:
+    init = stem.with_name(stem.name + "-init.pt")
+    start = time.perf_counter()
+    model, images = _run(pair, weights, data, device, init=init)
+    seconds = time.perf_counter() - start
+    pt = stem.with_suffix(".pt")
+    _save(pt, model)
+    _write_info(pair, weights, model, pt, stem.with_suffix(".json"), data,
+                {"train_seconds": seconds, "train_images": images, "init_sha256": sha256(init)})
 
 
 def _describe(pair: Pair, weights: str, source: WeightsFile, meta: Path, data: Dataset, device: str) -> None:
@@ -78,12 +143,11 @@ def _describe(pair: Pair, weights: str, source: WeightsFile, meta: Path, data: D
     if digest != source.sha256:
         raise ValueError(f"checkpoint {pt} has sha256 {digest}, not the {source.sha256} given with it; check the "
                          f"file or the hash")
-    model = get_model(pair.model, data.num_classes)
     try:
-        model.load_state_dict(torch.load(pt, weights_only=True, map_location="cpu"))
+        model = holding(pair, data.num_classes, torch.load(pt, weights_only=True, map_location="cpu"))
     except RuntimeError as e:
         raise ValueError(f"checkpoint {pt} does not fit model {pair.model!r} of pair {pair.name!r}: {e}") from None
-    _write_info(pair, weights, model.to(device), pt, meta, data, {"path": str(pt)})
+    _write_info(pair, weights, model.to(device), pt, meta, data, {"path": str(pt), "train_images": None})
 
 
 def _write_info(pair: Pair, weights: str, model: nn.Module, pt: Path, meta: Path, data: Dataset, extra: dict) -> None:
@@ -93,3 +157,4 @@ def _write_info(pair: Pair, weights: str, model: nn.Module, pt: Path, meta: Path
             "val_top1": val.top1, "test_top1": test.top1, "test_top5": test.top5, "test_loss": test.loss,
             "torch": str(torch.__version__)}
     write_atomic(meta, lambda f: f.write(json.dumps(info, indent=2).encode()))
+

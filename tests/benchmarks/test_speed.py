@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch.nn.utils import prune as torch_prune
 
 import benchsuite as bs
-from benchsuite.pruning.context import Context, call_method, prunable
+from benchsuite.pruning.context import Context, call_method, prunable, target_for
 from benchsuite.pruning.methods import get_method
+from benchsuite.run.stages import all_kept
 
 ARCHS = ["lenet300", "lenet5"]
 
@@ -21,14 +22,17 @@ def batch(size=256):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_pruning_step(benchmark, benchsuite_method, arch):
+    """One call of the method (for a method that acts during training: one prune event)."""
     benchmark.group = f"prune {arch} x8"
     torch.manual_seed(0)
-    model, data = bs.get_model(arch), batch()
+    model, data, method = bs.get_model(arch), batch(), get_method(benchsuite_method)
+    masks = all_kept(model) if method.stage == "during_training" else None
 
     def fresh():
-        return (get_method(benchsuite_method), Context(model, 8, data, torch.Generator().manual_seed(0))), {}
+        return (method, Context(model, target_for(model, method.target, 8), data, torch.Generator().manual_seed(0),
+                                masks)), {}
 
-    masks = benchmark.pedantic(call_method, setup=fresh, rounds=20, warmup_rounds=2)
+    masks = benchmark.pedantic(call_method, setup=fresh, rounds=10, warmup_rounds=1)
     assert len(masks) == len(prunable(model))
 
 

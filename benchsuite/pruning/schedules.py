@@ -1,0 +1,74 @@
+"""Schedules of the methods that act during training: when the harness calls them and what count each call must
+hit. Pure arithmetic; the harness (`benchsuite.run.stages`) does the training. A schedule's fields are
+hyperparameters of its method."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Gradual:
+    """Prune events inside one run of the pair's fine-tuning, every `frequency` optimizer steps from `begin` to
+    `end` (fractions of the run), on Zhu & Gupta's cubic schedule: at event k of n the pruned fraction of the
+    prunable weights is s_k = s_f + (s_i - s_f) (1 - k / n)^3, from `initial` (s_i) to the case's target (s_f).
+    Masks are nested: a pruned weight stays pruned."""
+
+    begin: float = 0.0
+    end: float = 0.75
+    frequency: int = 10
+    initial: float = 0.0
+
+    nested = True
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.begin <= self.end <= 1 and self.frequency >= 1 and 0 <= self.initial < 1):
+            raise ValueError(f"gradual schedule needs 0 <= begin <= end <= 1, frequency >= 1 and 0 <= initial < 1, "
+                             f"got {self}")
+
+    def events(self, steps: int, prunable: int, keep: int) -> list[tuple[int, int]]:
+        """(optimizer steps taken, weights to keep) of each prune event of a run of `steps` steps; the last event
+        keeps exactly `keep`. Events that would prune nothing new are left out."""
+        t0, t_end = round(self.begin * steps), round(self.end * steps)
+        n = (t_end - t0) // self.frequency
+        final = 1 - keep / prunable
+        out, last = [], prunable
+        for k in range(n + 1):
+            sparsity = final + (self.initial - final) * (1 - k / n) ** 3 if n else final
+            count = keep if k == n else prunable - round(sparsity * prunable)
+            if count < last:
+                out.append((t0 + k * self.frequency, count))
+                last = count
+        return out
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Iterative pruning (Frankle & Carbin 2019): train, prune `rate` of the remaining prunable weights, go back,
+    train again, until the case's count; the last level lands exactly on it. Every level trains with the pair's
+    dense recipe from the position `rewind` (a fraction of the dense run) to its end. Masks are nested."""
+
+    rate: float = 0.2
+    rewind: float = 0.0
+
+    nested = True
+
+    def __post_init__(self) -> None:
+        if not (0 < self.rate < 1 and 0 <= self.rewind < 1):
+            raise ValueError(f"levels schedule needs 0 < rate < 1 and 0 <= rewind < 1, got {self}")
+
+    def count(self, level: int, prunable: int) -> int:
+        """Weights kept after `level` full levels: round(prunable * (1 - rate)^level)."""
+        return round(prunable * (1 - self.rate) ** level)
+
+    def counts(self, prunable: int, keep: int) -> list[int]:
+        """Weights kept after each level, the last exactly `keep` (levels that would prune nothing are skipped)."""
+        out, level = [], 1
+        while keep < prunable and self.count(level, prunable) > keep:
+            if self.count(level, prunable) < (out[-1] if out else prunable):
+                out.append(self.count(level, prunable))
+            level += 1
+        return [*out, keep] if keep < prunable else out
+
+    def rewind_step(self, steps: int) -> int:
+        """The optimizer step of the dense run that every level's training starts from."""
+        return round(self.rewind * steps)

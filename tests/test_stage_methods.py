@@ -1,0 +1,171 @@
+"""Reference tests of the methods that act at initialisation and during training: each against an independent
+computation of what its paper defines."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import benchsuite as bs
+from benchsuite.contract import run_during_training
+from benchsuite.methods.grasp import hessian_gradient
+from benchsuite.pruning.context import prunable
+from benchsuite.pruning.masks import select_global
+from benchsuite.pruning.methods import get_method
+from benchsuite.pruning.schedules import Gradual, Levels
+
+
+def batch(n=64, seed=0, shape=(1, 28, 28)):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 10))
+
+
+@pytest.mark.parametrize("arch", ["lenet300", "lenet5"])
+def test_snip_chooses_what_global_gradient_chooses_on_the_initialised_model(arch):
+    torch.manual_seed(0)
+    model = bs.get_model(arch)
+    snip = bs.prune(model, "snip", compression=8, batch=batch())
+    gradient = bs.prune(model, "global_gradient", compression=8, batch=batch())
+    assert all(torch.equal(snip[k], gradient[k]) for k in snip)
+
+
+def test_synflow_scores_at_one_iteration_equal_the_closed_form_of_a_positive_network():
+    """With every parameter made positive and an all-ones input, a ReLU MLP is linear: R = 1'(|W3|(|W2|(|W1|1 + |b1|)
+    + |b2|) + |b3|), so dR/dW1 = (|W2|'|W3|'1) 1' and dR/dW2 = (|W3|'1) a1' with a1 = |W1|1 + |b1|."""
+    model = mlp().double()
+    w1, b1 = model[1].weight.detach().abs(), model[1].bias.detach().abs()
+    w2, w3 = model[3].weight.detach().abs(), model[5].weight.detach().abs()
+    a1 = w1 @ torch.ones(12, dtype=torch.float64) + b1
+    scores = {"1.weight": w1 * torch.outer(w2.T @ w3.T @ torch.ones(10, dtype=torch.float64),
+                                           torch.ones(12, dtype=torch.float64)),
+              "3.weight": w2 * torch.outer(w3.T @ torch.ones(10, dtype=torch.float64), a1)}
+    total = sum(p.numel() for p in model.parameters())
+    for compression in (1.5, 2.5):
+        keep = round(total / compression) - (total - 12 * 8 - 8 * 6)
+        expected = select_global(scores, keep)
+        masks = bs.prune(model, "synflow", compression, batch(8, shape=(12,)), iterations=1)
+        assert all(torch.equal(masks[k], expected[k]) for k in expected)
+
+
+@pytest.mark.parametrize("arch", ["lenet300", "lenet5"])
+def test_synflow_masks_do_not_depend_on_the_data(arch):
+    torch.manual_seed(0)
+    model = bs.get_model(arch)
+    a = bs.prune(model, "synflow", compression=16, batch=batch(seed=1), iterations=10)
+    b = bs.prune(model, "synflow", compression=16, batch=batch(n=8, seed=2), iterations=10)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_synflow_prunes_iteratively_on_the_exponential_schedule():
+    """100 rounds and 1 round disagree: the iterations matter (the paper's point about layer collapse)."""
+    torch.manual_seed(0)
+    model = bs.get_model("lenet5")
+    many = bs.prune(model, "synflow", compression=32, batch=batch())
+    one = bs.prune(model, "synflow", compression=32, batch=batch(), iterations=1)
+    assert any(not torch.equal(many[k], one[k]) for k in many)
+
+
+def test_grasp_hessian_gradient_agrees_with_finite_differences():
+    model = mlp().double()
+    x, y = batch(16, shape=(12,))
+    x = x.double()
+    params = {n: p for n, p in model.named_parameters() if n.endswith("weight") and n != "5.weight"}
+    hg = hessian_gradient(model, params, (x, y), temperature=200.0)
+
+    def gradient():
+        return torch.autograd.grad(F.cross_entropy(model(x) / 200.0, y), list(params.values()))
+
+    g = gradient()
+    eps = 1e-3 / math.sqrt(sum(float((v * v).sum()) for v in g))
+    grads = []
+    for sign in (1, -1):
+        with torch.no_grad():
+            for p, v in zip(params.values(), g):
+                p.add_(sign * eps * v)
+        grads.append(gradient())
+        with torch.no_grad():
+            for p, v in zip(params.values(), g):
+                p.sub_(sign * eps * v)
+    for (name, exact), plus, minus in zip(hg.items(), *grads):
+        estimate = (plus - minus) / (2 * eps)
+        assert torch.allclose(exact, estimate, rtol=1e-5, atol=1e-12 * float(exact.abs().max())), name
+
+
+def test_grasp_keeps_the_weights_of_lowest_minus_w_hg():
+    torch.manual_seed(0)
+    model = bs.get_model("lenet300")
+    data = batch()
+    params = {f"{n}.weight": m.weight for n, m in prunable(model).items()}
+    hg = hessian_gradient(model, params, data, 200.0)
+    masks = bs.prune(model, "grasp", compression=8, batch=data)
+    scores = torch.cat([(-params[n].detach() * hg[n]).flatten() for n in masks])
+    kept = torch.cat([masks[n].flatten() for n in masks])
+    assert scores[kept].max() <= scores[~kept].min()
+
+
+def test_gmp_counts_follow_the_cubic_schedule_at_every_event():
+    """s_t = s_f + (s_i - s_f)(1 - (t - t0) / (n dt))^3 at t = t0 + k dt, computed here from the formula."""
+    steps, prunable_n, keep = 110, 266_200, 2_746
+    schedule = Gradual(begin=0.1, end=0.8, frequency=10, initial=0.05)
+    t0, n = 11, (88 - 11) // 10
+    s_f = 1 - keep / prunable_n
+    expected = [(t0 + k * 10, prunable_n - round((s_f + (0.05 - s_f) * (1 - k / n) ** 3) * prunable_n))
+                for k in range(n + 1)]
+    expected[-1] = (expected[-1][0], keep)
+    assert schedule.events(steps, prunable_n, keep) == expected
+
+
+def test_the_harness_calls_gmp_at_its_events_with_their_counts(tmp_path):
+    torch.manual_seed(0)
+    recorder, masks = run_during_training(get_method("gmp"), bs.get_model("lenet5"), batch(32), tmp_path)
+    shapes = {n: m.shape for n, m in masks.items()}
+    total = sum(s.numel() for s in shapes.values())
+    keep = sum(int(m.sum()) for m in masks.values())
+    planned = Gradual(frequency=1).events(8, total, keep)  # the contract's run: 8 steps, an event every step
+    assert [t.keep for t, _, _ in recorder.events] == [count for _, count in planned]
+
+
+def test_imp_density_after_l_levels_is_0_8_to_the_l(tmp_path):
+    torch.manual_seed(0)
+    model = bs.get_model("lenet5")
+    recorder, masks = run_during_training(get_method("imp"), model, batch(32), tmp_path)
+    total = sum(m.numel() for m in masks.values())
+    kept = [t.keep for t, _, _ in recorder.events]
+    for level, count in enumerate(kept[:-1], start=1):
+        assert count == round(total * 0.8**level)
+    assert kept[-1] == sum(int(m.sum()) for m in masks.values())
+    assert kept[-2] > kept[-1] >= round(total * 0.8 ** len(kept))  # the last level is partial, landing on the count
+
+
+def test_levels_stop_at_the_first_count_at_or_below_the_target():
+    counts = Levels(rate=0.2).counts(1000, 100)
+    assert counts == [800, 640, 512, 410, 328, 262, 210, 168, 134, 107, 100]
+    assert Levels(rate=0.5).counts(1000, 250) == [500, 250]
+    assert Levels().counts(1000, 1000) == []
+
+
+def test_a_method_during_training_is_not_pruned_outside_the_harness():
+    with pytest.raises(ValueError, match="acts during training: the harness calls it at the prune events"):
+        bs.prune(bs.get_model("lenet300"), "imp", 8, batch())
+
+
+def test_method_info_tells_stage_target_schedule_hyperparameters_and_doc():
+    info = bs.method_info("imp")
+    assert info["stage"] == "during_training" and info["target"] == "global" and info["schedule"] == "Levels"
+    assert info["hyperparameters"] == {"rate": 0.2, "rewind": 0.03}
+    assert "Frankle" in info["doc"]
+    assert bs.method_info("synflow")["hyperparameters"] == {"iterations": 100}
+    assert bs.method_info("gmp_layer")["target"] == "layer"
+
+
+def test_an_unknown_hyperparameter_names_the_known_ones():
+    with pytest.raises(ValueError, match="method 'synflow' has no hyperparameter rounds; it has iterations"):
+        bs.prune(bs.get_model("lenet300"), "synflow", 8, batch(), rounds=3)
