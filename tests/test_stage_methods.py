@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from benchsuite.methods.grasp import hessian_gradient
 from torch import nn
 
 import benchsuite as bs
 from benchsuite.contract import run_during_training
-from benchsuite.methods.grasp import hessian_gradient
 from benchsuite.pruning.context import prunable
 from benchsuite.pruning.masks import select_global
 from benchsuite.pruning.methods import get_method
