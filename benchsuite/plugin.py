@@ -146,8 +146,20 @@ class Benchsuite:
                 raise pytest.UsageError(str(e).strip('"')) from None
             metafunc.parametrize("benchsuite_method", methods)
         if "benchsuite_case" in metafunc.fixturenames:
-            metafunc.parametrize("benchsuite_case", [pytest.param(c, id=c.id, marks=pytest.mark.sweep)
+            metafunc.parametrize("benchsuite_case", [pytest.param(c, id=c.id, marks=self._marks(c))
                                                      for c in self.cases()])
+
+    def _marks(self, case) -> list:
+        """`sweep`, and for a case of iterative pruning the xdist group of its chain: under `--dist loadgroup`
+        the compressions that share levels run in one worker, instead of two workers waiting on each other."""
+        from .pruning.methods import get_method
+        from .pruning.schedules import Levels
+        from .run.stages import chain_key
+
+        marks = [pytest.mark.sweep]
+        if isinstance(get_method(case.method).schedule, Levels) and self.config.pluginmanager.hasplugin("xdist"):
+            marks.append(pytest.mark.xdist_group(chain_key(case.spec)))
+        return marks
 
     def here(self) -> Path:
         """The directory pytest runs from: defaults live there, never where a path option points."""

@@ -41,8 +41,7 @@ class _ByIdentity:
         self._items[id(key)] = (weakref.ref(key, lambda _, k=id(key): self._items.pop(k, None)), value)
 
 
-_HOOKED = _ByIdentity()  # parameter -> True once its gradient hook is installed
-_OWNER = _ByIdentity()  # parameter -> (weak reference to its module, name of its mask buffer)
+_OWNER = _ByIdentity()  # masked parameter -> (weak reference to its module, name of its mask buffer), once hooked
 _CLEANED = _ByIdentity()  # optimizer -> _ByIdentity(parameter -> the mask its state was last cleaned with)
 _optimizer_hook = None
 
@@ -83,12 +82,13 @@ def masks_of(model: nn.Module) -> dict[str, Tensor]:
 
 def install_gradient_hooks(module: nn.Module, args: tuple) -> None:
     """Forward pre-hook: give every masked parameter of the module its gradient hook, once."""
-    for buffer in [b for b in module._buffers if b.endswith(SUFFIX)]:
-        p = module._parameters[buffer[: -len(SUFFIX)]]
-        if not _HOOKED.get(p):
-            p.register_post_accumulate_grad_hook(_ZeroMaskedGradient(module, buffer))
-            _HOOKED.set(p, True)
-        _OWNER.set(p, (weakref.ref(module), buffer))
+    for buffer in module._buffers:
+        if buffer.endswith(SUFFIX):
+            p = module._parameters[buffer[: -len(SUFFIX)]]
+            owner = _OWNER.get(p)
+            if owner is None or owner[0]() is not module:
+                p.register_post_accumulate_grad_hook(_ZeroMaskedGradient(module, buffer))
+                _OWNER.set(p, (weakref.ref(module), buffer))
 
 
 class _ZeroMaskedGradient:

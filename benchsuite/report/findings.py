@@ -140,14 +140,16 @@ def reversals(cells: Cells, agg: pd.DataFrame, pairs: list[tuple[str, str]], acr
 def floor_claim(cells: Cells, agg: pd.DataFrame) -> list[str]:
     if "random" not in set(agg.method):
         return []
-    settings = [(k, g) for k, g in agg.groupby(["pair", "weights", "compression"]) if "random" in set(g.method)]
+    same_stage = agg[agg.stage == "after_training"]  # random is the floor of its own stage
+    settings = [(k, g) for k, g in same_stage.groupby(["pair", "weights", "compression"]) if "random" in set(g.method)]
     tests = [(f"{m} on {p} {w} x{c:g}", cells.get(p, w, m, c), cells.get(p, w, "random", c), cells.classes[p])
              for (p, w, c), g in settings for m in sorted(set(g.method) - {"random"})]
     tally = judge(tests)
     beaten = [(p, w, c) for (p, w, c), g in settings
               if all(f"{m} on {p} {w} x{c:g}" in tally.won for m in set(g.method) - {"random"})]
     verdict = "reproduced" if len(beaten) > len(settings) / 2 else "not shown"
-    return [f"- **Random pruning is the floor** — {verdict}: every other method beats random in {len(beaten)} of "
+    return [f"- **Random pruning is the floor** (after training) — {verdict}: every other method that prunes the "
+            f"trained model beats random in {len(beaten)} of "
             f"{len(settings)} settings where it ran ({tally.counts('comparisons with random')} by the other "
             f"method)" + (f"; random wins {listed(tally.lost)}." if tally.lost else ".")]
 
@@ -157,7 +159,7 @@ def seed_claims(cells: Cells, frame: pd.DataFrame) -> tuple[list[str], list[str]
     spread = frame.groupby(["pair", "weights", "method", "compression"])["top1"].agg(lambda s: s.max() - s.min())
     several = [k for k in spread.index if len(cells.seeds(*k)) > 1]
     if not several:
-        return [], []
+        return [], ["- no setting has several seeds"]
     wide = [k for k in several if spread[k] >= SEED_RANGE]
     real = [k for k, r in zip(wide, holm([seed_effect(cells.get(*k)) for k in wide])) if r]
     real.sort(key=lambda k: -spread[k])
@@ -215,9 +217,19 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
            f"A method beats another when a paired test on the same test images, combined over seeds, says so after "
            f"Holm's correction at {ALPHA:.0%} over all the comparisons of the claim.", "",
            *paper_claims(cells, agg), *seed_claim, *floor_claim(cells, agg)]
+    from .stage_claims import budget_leaders, stage_claims
+
+    stages = stage_claims(cells, agg, frame)
+    if stages:
+        out += ["", "### Claims about pruning at initialisation and during training", "", *stages]
     out += ["", "### Best at equal model size and at equal theoretical speedup", "",
             "The best mean top-1, with the methods that are not significantly worse than it (tied).", "",
             *leaders(cells, agg)]
+    budget = budget_leaders(cells, agg)
+    if budget:
+        out += ["", "### Best at equal training budget", "",
+                "Among the methods that used the same training budget (within 5%) at a compression, the best mean "
+                "top-1 and those not significantly worse.", "", *budget]
     out += ["", "### Rankings across pairs and initial weights", ""]
     for (p, w), g in agg.groupby(["pair", "weights"]):
         if g.method.nunique() > 1:

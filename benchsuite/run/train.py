@@ -15,11 +15,13 @@ from ..pruning.probes import evaluating
 
 
 def make_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    """The recipe's optimizer, in its fused form: one kernel per step, and on the CPU no slow path for the exact
+    zeros that masked entries leave in Adam's state (the unfused CPU `sqrt` of zeros is ~15x slower)."""
     params, wd = model.parameters(), recipe.weight_decay
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=wd)
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=wd, fused=True)
     cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=recipe.lr, weight_decay=wd)
+    return cls(params, lr=recipe.lr, weight_decay=wd, fused=True)
 
 
 @dataclass(frozen=True)
