@@ -133,7 +133,7 @@ def reversals(cells: Cells, agg: pd.DataFrame, pairs: list[tuple[str, str]], acr
         if ahead and behind:
             found.append(f"{m1} vs {m2} on {o} x{c:g}: ahead under {', '.join(ahead)}, behind under "
                          f"{', '.join(behind)}")
-    what = f"({other}, compression) settings with several {across}"
+    what = f"({other}, compression) settings with several {'pairs' if across == 'pair' else 'weights'}"
     return found, (f"significantly reversed in {len(found)} of {len(groups)} {what} ({tally.counts('comparisons')})")
 
 
@@ -240,7 +240,7 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
     for across in ("pair", "weights"):
         result = reversals(cells, agg, pairs, across)
         if result is not None:
-            out.append(f"- Between {across}s, the order of two methods is {result[1]}"
+            out.append(f"- Between {'pairs' if across == 'pair' else 'weights'}, the order of two methods is {result[1]}"
                        + (f": {listed(result[0])}." if result[0] else "."))
     out += ["", "### Seeds that disagree strongly", "", *seed_lines]
     out += ["", "### Layers emptied by pruning", ""]

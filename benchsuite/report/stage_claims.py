@@ -86,7 +86,7 @@ def _emptied(frame: pd.DataFrame) -> dict[str, list[str]]:
 
 def budget_leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
     """Per pair, weights and compression: among methods that used the same training budget (within 5%), the best
-    and those not significantly worse."""
+    and those not significantly worse. Where every method of a (pair, weights) used one budget, one line says so."""
     out = []
     for (p, w), block in agg.groupby(["pair", "weights"]):
         groups: dict[float, list[str]] = {}
@@ -102,6 +102,11 @@ def budget_leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
                 best, tied = leader({m: cells.get(p, w, m, c) for m in band}, cells.classes[p])
                 key = round(float(epochs[band[0]]), 1)
                 groups.setdefault(key, []).append(f"x{c:g}: {best}" + (f" (tied: {', '.join(tied)})" if tied else ""))
+        epochs = block["train_epochs"].dropna()
+        if len(groups) == 1 and not epochs.empty and epochs.max() <= 1.05 * epochs.min():
+            out.append(f"- {p}, weights {w}: every method used about {epochs.min():.0f} epochs, so the comparison "
+                       f"at equal size above is also one at equal budget")
+            continue
         for epochs_used, leads in sorted(groups.items()):
             out.append(f"- {p}, weights {w}, about {epochs_used:g} epochs: {'; '.join(leads)}")
     return out
