@@ -74,12 +74,6 @@ def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> None:
     _watch_optimizers()
 
 
-def masks_of(model: nn.Module) -> dict[str, Tensor]:
-    """The boolean masks in force on a model, by parameter name."""
-    return {f"{m}.{b[:-len(SUFFIX)]}".lstrip("."): keep.bool() for m, module in model.named_modules()
-            for b, keep in module._buffers.items() if b.endswith(SUFFIX)}
-
-
 def install_gradient_hooks(module: nn.Module, args: tuple) -> None:
     """Forward pre-hook: give every masked parameter of the module its gradient hook, once."""
     for buffer in module._buffers:

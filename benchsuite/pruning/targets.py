@@ -47,11 +47,6 @@ class Target:
         """The exact count: a total, or one count per layer."""
         return self.keep if self.kind == "global" else self.layer_keep
 
-    @property
-    def kept(self) -> int:
-        """Weights this target keeps in all (a uniform target's rounding can differ from `keep` by a few)."""
-        return self.keep if self.kind == "global" else sum(self.layer_keep.values())
-
     def validate(self, masks: object, method: str) -> dict[str, Tensor]:
         """Keys, types, shapes and the exact count of `masks`; a MaskError naming the method and the layer."""
         return mask_math.validate(masks, dict(self.shapes), self.expected, method)

@@ -240,7 +240,8 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
     for across in ("pair", "weights"):
         result = reversals(cells, agg, pairs, across)
         if result is not None:
-            out.append(f"- Between {'pairs' if across == 'pair' else 'weights'}, the order of two methods is {result[1]}"
+            between = "pairs" if across == "pair" else "weights"
+            out.append(f"- Between {between}, the order of two methods is {result[1]}"
                        + (f": {listed(result[0])}." if result[0] else "."))
     out += ["", "### Seeds that disagree strongly", "", *seed_lines]
     out += ["", "### Layers emptied by pruning", ""]

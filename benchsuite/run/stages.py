@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import pickle
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from ..files import write_atomic
 from ..plan.pairs import Recipe
 from ..pruning.context import Context, Masks, call_method, prunable_shapes
 from ..pruning.masking import apply_masks
+from ..pruning.masks import MaskError
 from ..pruning.methods import Method
 from ..pruning.schedules import Gradual, Levels
 from ..pruning.targets import Target
@@ -73,6 +75,9 @@ def train_during(model: nn.Module, method: Method, kwargs: Mapping[str, Any], sc
             return
         target = final if step == max(events) else Target.of(final.kind, shapes, events[step])
         masks = call_method(method, Context(model, target, batch, generator, state["masks"], step), kwargs)
+        if masks.rewind:
+            raise MaskError(f"method {method.name!r} asked to rewind, but its Gradual schedule has nothing to rewind "
+                            f"to; rewinding belongs to a Levels schedule")
         apply_masks(model, masks)
         state["masks"] = dict(masks)
         if step == max(events):
@@ -98,7 +103,7 @@ class LevelStore:
     def get(self, chain: str, level: int) -> dict[str, Any] | None:
         try:
             return torch.load(self.path(chain, level), weights_only=True, map_location="cpu")
-        except (FileNotFoundError, RuntimeError, EOFError):  # missing, or torn: made again
+        except (FileNotFoundError, RuntimeError, EOFError, pickle.UnpicklingError):  # missing, or torn: made again
             return None
 
     def put(self, chain: str, level: int, model: nn.Module, masks: Mapping[str, Tensor], images: int) -> None:
