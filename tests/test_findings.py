@@ -105,7 +105,7 @@ def test_the_claims_about_stages_count_their_tests_and_their_emptied_layers():
     assert "— reproduced" in beat_random and "of 2 testable comparisons, 2 won, 0 lost" in beat_random
     assert "— reproduced" in short_of_magnitude and "2 won, 0 lost" in short_of_magnitude
     assert "(after training, 22 epochs)" in short_of_magnitude
-    assert "(at initialisation, 20 epochs)" in short_of_magnitude
+    assert "(at initialisation, 20 epochs; they train the whole dense recipe" in short_of_magnitude
     assert "— reproduced" in iterative and "of 2 testable settings, 1 won, 0 lost, 1 undecided" in iterative
     assert "at 140 to 160 epochs against 22 epochs" in iterative
     assert "— reproduced: synflow emptied a whole layer in 0 of 3 cases; snip in 3 of 3" in synflow

@@ -46,7 +46,8 @@ def stage_claims(cells: Cells, agg: pd.DataFrame, frame: pd.DataFrame) -> list[s
         verdict = "reproduced" if len(tally.won) > len(tally.lost) else "not shown"
         out.append(f"- **...but falls short of magnitude pruning after training** (Frankle et al. 2021) — {verdict}: "
                    f"{GLOBAL} (after training, {_budget(agg, GLOBAL)}) against {', '.join(init)} (at initialisation, "
-                   f"{_budget(agg, init[0])}), {tally.counts('comparisons')} by {GLOBAL}"
+                   f"{_budget(agg, init[0])}; they train the whole dense recipe under their masks, {GLOBAL} only the "
+                   f"pair's fine-tuning), {tally.counts('comparisons')} by {GLOBAL}"
                    + (f"; it loses {listed(tally.lost)}." if tally.lost else "."))
     for m in (m for m in ITERATIVE if m in present and GLOBAL in present):
         settings = _settings(agg, m, GLOBAL, minimum=HIGH)
