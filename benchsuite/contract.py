@@ -25,7 +25,7 @@ from .pruning.methods import Method, get_method
 from .pruning.schedules import Gradual
 from .run.stages import LevelStore, train_during, train_levels
 
-COMPRESSION = 8
+COMPRESSION = {"global": 8, "layer": 8, "nm": "2:4"}  # the compression the contract asks of each kind of target
 TINY = Recipe("sgd", 0.05, 2, 16, momentum=0.9)  # 2 epochs of 4 steps on the 64 images below
 FINAL: dict[tuple[str, str, str], dict] = {}  # final masks by (method, version, model class)
 
@@ -71,7 +71,7 @@ def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tu
     schedule, kwargs = method.bind({})
     if isinstance(schedule, Gradual):
         schedule = dataclasses.replace(schedule, frequency=1)  # an event every step of the 8-step run
-    target = target_for(model, method.target, COMPRESSION)
+    target = target_for(model, method.target, COMPRESSION[method.target])
     args = (model, recorder.wrapped, kwargs, schedule, target, batch, images(64, 2), images(32, 3), TINY, 0)
     if isinstance(schedule, Gradual):
         trained = train_during(*args)
@@ -115,7 +115,7 @@ class TestContract:
         if method.stage == "during_training":
             masks = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[1]
         else:
-            ctx = Context(model, target_for(model, method.target, COMPRESSION), batch,
+            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target]), batch,
                           torch.Generator().manual_seed(0))
             masks = dict(call_method(method, ctx))
         FINAL[key] = {k: v.clone() for k, v in masks.items()}
@@ -127,11 +127,11 @@ class TestContract:
             events = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[0].events
         else:
             recorder = Recorder(method)
-            ctx = Context(model, target_for(model, method.target, COMPRESSION), batch, torch.Generator())
+            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target]), batch, torch.Generator())
             call_method(recorder.wrapped, ctx)
             events = recorder.events
         assert events, f"method {method.name!r} was never called"
-        final = target_for(model, method.target, COMPRESSION)
+        final = target_for(model, method.target, COMPRESSION[method.target])
         assert events[-1][0] == final
         params = dict(model.named_parameters())
         nested = method.schedule is not None and method.schedule.nested
@@ -142,6 +142,12 @@ class TestContract:
                 assert sum(int(m.sum()) for m in masks.values()) == target.keep
             else:
                 assert {n: int(m.sum()) for n, m in masks.items()} == target.layer_keep
+            if target.pattern:  # N of every M along the input dimension, at each kernel position
+                n, m = target.pattern
+                for name, mask in masks.items():
+                    rows = (mask.movedim(1, -1) if mask.dim() == 4 else mask).reshape(-1, mask.shape[1])
+                    if mask.shape[1] % m == 0:
+                        assert (rows.reshape(len(rows), -1, m).sum(-1) == n).all(), f"{name}: a group breaks {n}:{m}"
             if nested:
                 assert all(not (masks[n] & ~before[n]).any() for n in masks), "a pruned weight came back"
 
@@ -149,7 +155,8 @@ class TestContract:
         before = {k: v.clone() for k, v in model.state_dict().items()}
         modes = [m.training for m in model.modules()]
         masks = {f"{n}.weight": torch.ones_like(m.weight, dtype=torch.bool) for n, m in prunable(model).items()}
-        ctx = Context(model, target_for(model, method.target, COMPRESSION), batch, torch.Generator().manual_seed(0),
+        ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target]), batch,
+                      torch.Generator().manual_seed(0),
                       masks if method.stage == "during_training" else None)
         method.fn(ctx, **method.bind({})[1])  # called directly: nothing between the method and the model
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

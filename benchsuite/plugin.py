@@ -25,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 "narrows the mask contract")
     g.addoption("--pairs", help="only these pairs (comma-separated glob patterns)")
     g.addoption("--weights", help="only these weights (comma-separated names, e.g. A,B)")
-    g.addoption("--compressions", help="only these compressions (comma-separated numbers)")
+    g.addoption("--compressions", help="only these compressions (comma-separated ratios or N:M patterns, e.g. 8,2:4)")
     g.addoption("--seeds", help="only these seeds (comma-separated integers)")
     g.addoption("--bench-dir", help="where dense weights and results are cached (default: ./.benchsuite in the "
                 "directory pytest runs from, or $BENCHSUITE_DIR)")

@@ -88,3 +88,18 @@ def test_a_reference_without_validation_outcomes_is_a_clear_error(tmp_path):
     pd.DataFrame([{"method": "m", "top1": 0.9}]).to_csv(path, index=False)
     with pytest.raises(ValueError, match="lacks columns .*'val_correct'.*regenerate the reference"):
         read_reference(path)
+
+
+def test_two_patterns_at_one_compression_are_checked_apart_against_their_own_reference(z, tmp_path):
+    def patterned(accuracy, pattern, version="old"):
+        return [{**r, "compression": 2.0, "pattern": pattern} for r in rows("nm_magnitude", accuracy, version,
+                                                                            difficulty=z)]
+
+    path = tmp_path / "results.csv"
+    pd.DataFrame(rows("global_magnitude", 0.9, difficulty=z) + patterned(0.9, "2:4") + patterned(0.6, "4:8")) \
+        .to_csv(path, index=False)
+    ran = pd.DataFrame(patterned(0.6, "2:4", current("nm_magnitude")) + patterned(0.6, "4:8", current("nm_magnitude")))
+    verdict = check(ran, read_reference(path), "global_magnitude")
+    assert verdict.failed
+    assert "nm_magnitude on p A 2:4 vs nm_magnitude" in verdict.lines[0] and "REGRESSION" in verdict.lines[0]
+    assert "nm_magnitude on p A 4:8 vs nm_magnitude" in verdict.lines[1] and verdict.lines[1].endswith(" ok")

@@ -9,10 +9,11 @@ from functools import cached_property
 from typing import Any
 
 from ..pruning.methods import get_method
+from ..pruning.targets import label
 from .fingerprint import HARNESS, code_fingerprint
 from .pairs import get_pair
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,16 @@ class Case:
     pair: str
     weights: str
     method: str
-    compression: float
+    compression: float | str  # total / nonzero parameters, or an N:M pattern ("2:4")
     seed: int
     hparams: tuple[tuple[str, Any], ...] = ()  # the method's hyperparameters that differ from its defaults
 
     @property
     def id(self) -> str:
-        """Readable test id, e.g. `global_magnitude-mnist5k-lenet5-A-x8-s0`, `imp-mnist5k-lenet5-A-x8-s0-rate0.5`."""
+        """Readable test id, e.g. `global_magnitude-mnist5k-lenet5-A-x8-s0`, `imp-mnist5k-lenet5-A-x8-s0-rate0.5`,
+        `nm_magnitude-mnist5k-lenet300-A-2:4-s0`."""
         extra = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}{v}" for k, v in self.hparams)
-        return f"{self.method}-{self.pair}-{self.weights}-x{self.compression:g}-s{self.seed}{extra}"
+        return f"{self.method}-{self.pair}-{self.weights}-{label(self.compression)}-s{self.seed}{extra}"
 
     @cached_property
     def hyperparameters(self) -> dict[str, Any]:

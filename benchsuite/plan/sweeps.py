@@ -15,12 +15,14 @@ from .pairs import PAIRS, WeightsFile
 class Block:
     """Pairs x weights x methods (glob patterns over method names, of one stage if `stage` is given) x
     compressions x seeds x hyperparameter settings (each a dict of values that differ from the methods' defaults;
-    a setting applies to the methods that have those hyperparameters)."""
+    a setting applies to the methods that have those hyperparameters). A compression is a ratio (for methods
+    with a global or layer target) or an N:M pattern such as "2:4" (for methods with an N:M target); each applies
+    to the methods that can meet it."""
 
     pairs: tuple[str, ...]
     weights: tuple[str, ...]
     methods: str
-    compressions: tuple[float, ...]
+    compressions: tuple[float | str, ...]
     seeds: tuple[int, ...]
     stage: str | None = None
     hparams: tuple[dict[str, Any], ...] = ({},)
@@ -47,7 +49,8 @@ class Sweep:
                             continue
                         m.bind(setting)  # fail early on a bad value
                         for c, s in product(b.compressions, b.seeds):
-                            seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())))] = None
+                            if isinstance(c, str) == (m.target == "nm"):
+                                seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())))] = None
         return list(seen)
 
 
@@ -64,6 +67,11 @@ def narrow(cases: list[Case], field: str, allowed: set | None, sweep: str) -> li
 
 def _words(value: str | None, kind=str) -> set | None:
     return None if value is None else {kind(v.strip()) for v in value.split(",") if v.strip()}
+
+
+def _compression(word: str) -> float | str:
+    """A --compressions word: a ratio (`8`), or an N:M pattern (`2:4`)."""
+    return word if ":" in word else float(word)
 
 
 def _shard(cases: list[Case], spec: str) -> list[Case]:
@@ -87,7 +95,7 @@ def select(sweep: str, methods: str | None = None, pairs: str | None = None, wei
     if pairs:
         cases = narrow(cases, "pair", set(PAIRS.names(pairs)), sweep)
     cases = narrow(cases, "weights", _words(weights), sweep)
-    cases = narrow(cases, "compression", _words(compressions, float), sweep)
+    cases = narrow(cases, "compression", _words(compressions, _compression), sweep)
     cases = narrow(cases, "seed", _words(seeds, int), sweep)
     if shard:
         cases = _shard(cases, shard)
@@ -110,10 +118,16 @@ SWEEPS.add("lifecycle", Sweep("lifecycle", (
     Block(MNIST5K[:1], ("A",), "*", (*RATIOS, 64), (0, 1, 2)),
     Block(MNIST5K[1:], ("A",), "*", RATIOS, (0, 1, 2)),
 )))
+# Structured sparsity beside unstructured pruning at the same compressions: N:M patterns (2:4 and 4:8 keep half,
+# 1:4 and 2:8 a quarter, 1:8 an eighth) next to global and layerwise magnitude, with measured speed.
+SWEEPS.add("structure", Sweep("structure", (
+    Block(MNIST5K, ("A",), "global_magnitude,layer_magnitude,nm_magnitude",
+          (2, 4, 8, "2:4", "4:8", "1:4", "2:8", "1:8"), (0, 1, 2)),
+)))
 # ShrinkBench's CIFAR-10 experiments, every baseline on ResNet-56 (weights A and B) and VGG-16, and magnitude
 # pruning of ResNet-18 on ImageNet (one seed: each of its cases fine-tunes on the whole of ImageNet).
 SWEEPS.add("paper", Sweep("paper", (
-    Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS), (0, 1, 2), ONE_SHOT),
+    Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS, "2:4"), (0, 1, 2), ONE_SHOT),
     Block(("cifar10-vgg16",), ("A",), "*", (1, *RATIOS), (0, 1, 2), ONE_SHOT),
     Block(("imagenet-resnet18",), ("sgd",), "global_magnitude,layer_magnitude", (1, 2, 4, 8, 16), (0,)),
 )))

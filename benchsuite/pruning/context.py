@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from . import masks as mask_math
 from .methods import Method, get_method
 from .probes import gradients, input_norms
-from .targets import Target
+from .targets import Target, parse_pattern
 
 
 class Masks(dict):
@@ -48,9 +48,16 @@ def prunable_shapes(model: nn.Module) -> dict[str, torch.Size]:
     return {f"{n}.weight": m.weight.shape for n, m in prunable(model).items()}
 
 
-def target_for(model: nn.Module, kind: str, compression: float) -> Target:
-    """The target of kind `kind` that brings `model` to `compression` (total / nonzero parameters)."""
+def target_for(model: nn.Module, kind: str, compression: float | str) -> Target:
+    """The target of kind `kind` that brings `model` to `compression`: total / nonzero parameters, or for an N:M
+    target its pattern ("2:4")."""
     shapes = prunable_shapes(model)
+    if kind == "nm":
+        return Target.nm(shapes, *parse_pattern(compression))
+    if isinstance(compression, str):
+        raise ValueError(f"compression {compression!r} is a pattern, and a method with a {kind!r} target needs a "
+                         f"number (total / nonzero parameters, e.g. 8); N:M patterns are for methods registered "
+                         f"with target='nm', e.g. nm_magnitude")
     total = sum(p.numel() for p in model.parameters())
     return Target.of(kind, shapes, mask_math.keep_count(total, sum(s.numel() for s in shapes.values()), compression))
 
@@ -106,8 +113,9 @@ class Context:
         return mask_math.select_layerwise(scores, self.layer_keep)
 
     def select(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Keep the highest scores as the method's target asks: over all layers, or layer by layer."""
-        return self.select_global(scores) if self.target.kind == "global" else self.select_layerwise(scores)
+        """Keep the highest scores as the method's target asks: over all layers, layer by layer, or N in every
+        group of M (ties: lower index first)."""
+        return self.target.select(scores)
 
     def among_kept(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """The scores with every weight already pruned (by `masks`) put below all others, so that a selection
@@ -156,7 +164,7 @@ def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None =
     return Masks(checked, weights, rewind)
 
 
-def prune(model: nn.Module, method: str, compression: float, batch: tuple[Tensor, Tensor], seed: int = 0,
+def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[Tensor, Tensor], seed: int = 0,
           **hyperparameters: Any) -> Masks:
     """Masks (one per prunable parameter) that `method` chooses for `compression`; the model is unchanged. For a
     method that acts once (after training or at initialisation); one that acts during training needs the harness's
@@ -167,5 +175,9 @@ def prune(model: nn.Module, method: str, compression: float, batch: tuple[Tensor
                          f"schedule while it trains; run it in a sweep (e.g. pytest --sweep lifecycle --methods "
                          f"{method}) or with benchsuite.run.stages.train_during")
     _, kwargs = m.bind(hyperparameters)
+    try:
+        target = target_for(model, m.target, compression)
+    except ValueError as e:
+        raise ValueError(f"method {method!r}: {e}") from None
     generator = torch.Generator(device=batch[0].device).manual_seed(seed)
-    return call_method(m, Context(model, target_for(model, m.target, compression), batch, generator), kwargs)
+    return call_method(m, Context(model, target, batch, generator), kwargs)

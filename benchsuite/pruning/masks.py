@@ -64,6 +64,61 @@ def select_layerwise(scores: Mapping[str, Tensor], counts: Mapping[str, int]) ->
     return {name: _top(s, counts[name], name).view(s.shape) for name, s in scores.items()}
 
 
+def groupable(shape: torch.Size, m: int) -> bool:
+    """Whether a weight of this shape splits into groups of M along its input dimension."""
+    return len(shape) >= 2 and shape[1] % m == 0
+
+
+def groups(t: Tensor, m: int) -> Tensor:
+    """A weight-shaped tensor as rows of M consecutive entries along the input dimension: for a Linear weight
+    [out, in] along `in`; for a convolution [out, in, kh, kw] along `in` at each kernel position (NVIDIA's 2:4
+    layout, as in its ASP library)."""
+    return (t.permute(0, 2, 3, 1) if t.dim() == 4 else t).reshape(-1, m)
+
+
+def ungroup(g: Tensor, shape: torch.Size) -> Tensor:
+    """The inverse of `groups`."""
+    if len(shape) == 4:
+        return g.reshape(shape[0], shape[2], shape[3], shape[1]).permute(0, 3, 1, 2).contiguous()
+    return g.reshape(shape)
+
+
+def select_nm(scores: Mapping[str, Tensor], n: int, m: int) -> dict[str, Tensor]:
+    """Keep the N highest scores in every group of M (ties: the earlier weight); a layer whose input size is not
+    a multiple of M is kept whole."""
+    out = {}
+    for name, s in scores.items():
+        if not groupable(s.shape, m):
+            out[name] = torch.ones_like(s, dtype=torch.bool)
+            continue
+        g = groups(s.detach().float(), m)
+        if torch.isnan(g).any():
+            raise MaskError(f"scores for {name} contain NaN; a method must give every weight a comparable score")
+        order = torch.argsort(g, dim=1, descending=True, stable=True)[:, :n]
+        out[name] = ungroup(torch.zeros_like(g, dtype=torch.bool).scatter_(1, order, True), s.shape)
+    return out
+
+
+def validate_groups(masks: Mapping[str, Tensor], n: int, m: int, method: str) -> None:
+    """Every group of M of a groupable layer keeps exactly N; the error names the layer and the first bad group."""
+    for name, mask in masks.items():
+        if not groupable(mask.shape, m):
+            continue
+        counts = groups(mask, m).sum(1)
+        bad = (counts != n).nonzero()
+        if len(bad):
+            first = int(bad[0])
+            shape = mask.shape
+            rows = (shape[0], *shape[2:], shape[1] // m)  # the group grid: out, kernel position, input block
+            where = [int(i) for i in torch.unravel_index(torch.tensor(first), rows)]
+            inputs = f"inputs {where[-1] * m}-{where[-1] * m + m - 1}"
+            position = f", kernel position {tuple(where[1:-1])}" if len(shape) == 4 else ""
+            raise MaskError(
+                f"method {method!r}: mask for {name} keeps {int(counts[first])} of the {m} weights in the group at "
+                f"output {where[0]}{position}, {inputs} ({len(bad):,} of {len(counts):,} groups are wrong); the "
+                f"{n}:{m} target keeps exactly {n} in every group of {m}")
+
+
 def validate(
     masks: object,
     shapes: Mapping[str, torch.Size],

@@ -9,6 +9,16 @@ from ..run.store import unpack
 from .stats import interval
 
 KEYS = ["pair", "weights", "method", "compression"]
+SPEED = ["measured_speedup", "measured_speedup_b64", "dense_latency_ms", "dense_latency_ms_b64"]
+
+
+def with_patterns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The results with each N:M case's pattern in its method's name (`nm_magnitude 2:4`): 2:4 and 4:8 keep the
+    same fraction, so they are two rows of a table at one compression (M / N), not one."""
+    if "pattern" not in frame:
+        return frame
+    pattern = frame.pattern.fillna("")
+    return frame.assign(method=frame.method.where(pattern == "", frame.method + " " + pattern))
 
 
 class Cells:
@@ -30,10 +40,14 @@ class Cells:
         return self._seeds.get((pair, weights, method, compression), [])
 
     def aggregate(self) -> pd.DataFrame:
-        """One row per cell: mean top-1 with its 95% interval and seed count, the method's stage, and the cell's mean
-        achieved compression, theoretical speedup, top-1 right after pruning, dense top-1 and training epochs."""
+        """One row per cell: mean top-1 with its 95% interval and seed count, the method's stage, the cell's mean
+        achieved compression, theoretical speedup, top-1 right after pruning, dense top-1 and training epochs, and
+        the median over seeds of its measured speedups and dense latencies with the form most often fastest."""
         g = self.frame.groupby(KEYS)
         out = g[["compression_achieved", "speedup", "top1_after_pruning", "dense_top1", "train_epochs"]].mean()
+        out[SPEED] = g[SPEED].median()
+        for form in ("latency_form", "latency_form_b64"):
+            out[form] = g[form].agg(lambda s: s.mode().iloc[0])
         out["stage"] = g["stage"].first()
         estimates = {key: interval(c) for key, c in self._outcomes.items()}
         out["top1"] = [estimates[k].mean for k in out.index]

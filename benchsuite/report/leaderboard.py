@@ -13,7 +13,8 @@ import pandas as pd
 
 from ..files import write_atomic
 from ..plan.pairs import add_checkpoint
-from .cells import KEYS, Cells
+from ..run.latency import BATCHES, ROUNDS
+from .cells import KEYS, Cells, with_patterns
 from .findings import findings
 from .stats import METHOD
 
@@ -75,18 +76,31 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
         "one origin (a random initialisation): the dense run for methods that start from the dense model, every "
         "fine-tuning, retraining and level of an iterative method. "
         "Compression is total / nonzero parameters over the whole model; speedup is dense / nonzero FLOPs, where a "
-        "pruned layer's FLOPs scale with its density. Every case is in `results.csv`, with which test images each "
-        "final model got right (`test_correct`, a base64 bitset in test-set order).",
+        "pruned layer's FLOPs scale with its density. An N:M pattern (e.g. `nm_magnitude 2:4`: 2 of every 4 "
+        "weights along the input dimension) sits at the compression M / N it stands for; layers whose input size "
+        "is not a multiple of M stay dense, so its achieved compression is lower. Measured speedup is the dense "
+        "model's inference latency over the pruned model's, in its fastest form (`masked`: dense kernels over "
+        "zeros; `csr`: sparse Linear weights), timed on the run's device with torch.utils.benchmark in "
+        f"{ROUNDS} interleaved rounds after a warm-up: the median over rounds of the ratio, then the median over "
+        "seeds (quartiles and every form's latency are in `results.csv`). Every case is in `results.csv`, with "
+        "which test images each final model got right (`test_correct`, a base64 bitset in test-set order).",
     ]
     for pair, p in agg.groupby("pair"):
         lines += ["", f"## {pair}", "", f"![{pair}]({pair}.png)" if f"{pair}.png" in plots else ""]
         for weights, w in p.groupby("weights"):
             dense = f"{w['dense_top1'].iloc[0] * 100:.2f}"
+            device = frame[(frame.pair == pair) & (frame.weights == weights)].latency.iloc[0]
             lines += [
                 "", f"### Weights {weights}: top-1 % (dense model: {dense})", "",
                 _table(w, _accuracy, dense),
                 "", f"### Weights {weights}: achieved compression / theoretical speedup", "",
                 _table(w, lambda r: f"{r.compression_achieved:.2f} / {r.speedup:.2f}", ""),
+                "", f"### Weights {weights}: measured speedup at batch 1 / at batch {BATCHES[-1]} (fastest form)",
+                "", f"The dense model takes {w.dense_latency_ms.median():.3g} ms at batch 1 and "
+                    f"{w.dense_latency_ms_b64.median():.3g} ms at batch {BATCHES[-1]} ({device['device']}, "
+                    f"{device['threads']} thread{'s' if device['threads'] > 1 else ''}).", "",
+                _table(w, lambda r: f"{r.measured_speedup:.2f} {r.latency_form} / {r.measured_speedup_b64:.2f} "
+                                    f"{r.latency_form_b64}", ""),
                 "", f"### Weights {weights}: training budget (epochs)", "",
                 _table(w, lambda r: "unknown" if pd.isna(r.train_epochs) else f"{r.train_epochs:.1f}", ""),
                 "", f"### Weights {weights}: top-1 % right after (the last) pruning, before the training that "
@@ -117,7 +131,7 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
     board = Board(out / "README.md", frame, None, pd.DataFrame(), n_cases)
     if frame.empty:
         return board
-    frame = frame.sort_values(KEYS + ["seed"]).reset_index(drop=True)
+    frame = with_patterns(frame).sort_values(KEYS + ["seed"]).reset_index(drop=True)
     plots = []
     cells = Cells(frame)
     agg = cells.aggregate()

@@ -4,12 +4,12 @@
 It decides on the validation split, never on the test split: a method author who iterates until the check passes
 would otherwise be tuning on the test set. Test top-1 is reported beside, for the reader.
 
-For each method that ran, per (pair, weights, compression): the reference is the method's own rows in the file
-when they come from an older version of it, else the rows of the reference method (never the method itself). A
-method whose current version is already in the file is unchanged and not compared. The comparison is the paired
-test of `stats.compare` on the validation images (per-example outcomes in `val_correct`), one-sided, Holm-corrected
-over all the comparisons of the check at 5%. A method that needs a comparison and finds no comparable rows fails
-the check: a check that compares nothing must not pass.
+For each method that ran, per (pair, weights, compression, N:M pattern): the reference is the method's own rows in
+the file when they come from an older version of it, else the rows of the reference method (never the method
+itself). A method whose current version is already in the file is unchanged and not compared. The comparison is the
+paired test of `stats.compare` on the validation images (per-example outcomes in `val_correct`), one-sided,
+Holm-corrected over all the comparisons of the check at 5%. A method that needs a comparison and finds no comparable
+rows fails the check: a check that compares nothing must not pass.
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from ..pruning.methods import get_method, list_methods
 from ..run.store import unpack
 from .stats import ALPHA, compare, holm
 
-KEYS = ["pair", "weights", "compression"]
-NEEDED = {"method", "method_version", *KEYS, "seed", "top1", "val_top1", "val_correct", "n_val"}
+KEYS = ["pair", "weights", "compression", "pattern"]
+NEEDED = {"method", "method_version", "pair", "weights", "compression", "seed", "top1", "val_top1", "val_correct",
+          "n_val"}
 
 
 @dataclass
@@ -55,8 +56,14 @@ def _outcomes(rows: pd.DataFrame) -> np.ndarray:
     return np.stack([unpack(b, n) for b, n in zip(rows.val_correct, rows.n_val)])
 
 
+def _patterned(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every row with its N:M pattern ("" for a ratio: read back from a csv as NaN, or absent before patterns)."""
+    return frame.assign(pattern=frame["pattern"].fillna("") if "pattern" in frame else "")
+
+
 def check(ran: pd.DataFrame, ref: pd.DataFrame, reference_method: str) -> Verdict:
     verdict = Verdict()
+    ran, ref = _patterned(ran), _patterned(ref)
     if ran.empty:
         verdict.lines.append("regression check: no method ran, nothing to compare")
         return verdict
@@ -67,7 +74,7 @@ def check(ran: pd.DataFrame, ref: pd.DataFrame, reference_method: str) -> Verdic
     tests = []
     for (method, *key), new in ran[~ran.method.isin(unchanged)].groupby(["method", *KEYS]):
         where = np.logical_and.reduce([ref[k] == v for k, v in zip(KEYS, key)])
-        label = f"{method} on {key[0]} {key[1]} x{key[2]:g}"
+        label = f"{method} on {key[0]} {key[1]} {key[3] or f'x{key[2]:g}'}"
         own = ref[where & (ref.method == method)]
         base_name = method if len(own) else reference_method
         base = own if len(own) else ref[where & (ref.method == reference_method) & (reference_method != method)]

@@ -16,6 +16,8 @@ from ..plan.pairs import Pair, Recipe, get_pair
 from ..pruning.context import Context, Masks, call_method, target_for
 from ..pruning.methods import Method, get_method
 from ..pruning.schedules import Gradual
+from ..pruning.targets import nominal
+from . import latency
 from .metrics import summarize
 from .stages import LevelStore, Trained, all_kept, chain_key, train_during, train_levels, train_once
 from .store import pack
@@ -97,6 +99,7 @@ class Runner:
             raise AssertionError(f"{case.id}: masked weights became nonzero during training: {leaked}")
         val, test = evaluate(trained.model, data.val), evaluate(trained.model, data.test)
         size = summarize(trained.model, data.input_shape)
+        speed = self._latency(case, trained, data.input_shape)
         checkpoint = self.checkpoint(case)
         dense_images = 0 if method.stage == "at_init" else checkpoint.info["train_images"]
         images = None if dense_images is None else dense_images + trained.images
@@ -106,7 +109,8 @@ class Runner:
             "method_version": case.spec["method_version"], "torch": str(torch.__version__),
             "pair": case.pair, "weights": case.weights, "method": case.method, "stage": method.stage,
             "target": method.target, "hyperparameters": case.hyperparameters,
-            "compression": case.compression, "seed": case.seed, "weights_sha256": checkpoint.sha256,
+            "compression": nominal(case.compression), "pattern": case.compression if method.target == "nm" else "",
+            "dense_layers": ctx.target.dense_layers, "seed": case.seed, "weights_sha256": checkpoint.sha256,
             "dense_top1": checkpoint.info["test_top1"], "dense_top5": checkpoint.info["test_top5"],
             "num_classes": data.num_classes, "top1": test.top1, "top5": test.top5, "loss": test.loss,
             "correct1": test.correct1, "n_test": test.n, "test_correct": pack(test.correct), "val_top1": val.top1,
@@ -117,8 +121,16 @@ class Runner:
             "nonzero_flops": size["nonzero_flops"], "speedup": size["speedup"],
             "layer_density": {row["layer"]: row["density"] for row in size["layers"]},
             "train_images": images, "train_epochs": None if images is None else images / len(data.train),
-            "train_seconds": seconds,
+            "train_seconds": seconds, "latency": speed, **latency.columns(speed),
         }
+
+    def _latency(self, case: Case, trained: Trained, input_shape: tuple[int, ...]) -> dict:
+        """Measured latency of the final model beside the dense model of its pair, on a plain copy (no masking
+        hooks) holding the final weights."""
+        dense = self._model(case, "dense")
+        plain = copy.deepcopy(dense)
+        plain.load_state_dict(trained.model.state_dict())
+        return latency.measure(dense, plain, trained.masks, input_shape, self.device)
 
     def _train(self, case: Case, method: Method, pair: Pair, data: Dataset, ctx: Context, masks: Masks) -> Trained:
         schedule, kwargs = method.bind(dict(case.hparams))

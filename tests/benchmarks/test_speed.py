@@ -22,15 +22,15 @@ def batch(size=256):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_pruning_step(benchmark, benchsuite_method, arch):
-    """One call of the method (for a method that acts during training: one prune event)."""
+    """One call of the method (for a method that acts during training: one prune event), at x8 (1:8 for N:M)."""
     benchmark.group = f"prune {arch} x8"
     torch.manual_seed(0)
     model, data, method = bs.get_model(arch), batch(), get_method(benchsuite_method)
     masks = all_kept(model) if method.stage == "during_training" else None
+    target = target_for(model, method.target, "1:8" if method.target == "nm" else 8)
 
     def fresh():
-        return (method, Context(model, target_for(model, method.target, 8), data, torch.Generator().manual_seed(0),
-                                masks)), {}
+        return (method, Context(model, target, data, torch.Generator().manual_seed(0), masks)), {}
 
     masks = benchmark.pedantic(call_method, setup=fresh, rounds=10, warmup_rounds=1)
     assert len(masks) == len(prunable(model))
