@@ -127,3 +127,31 @@ def test_measured_speed_under_half_the_theoretical_is_listed_largest_gap_first()
                            "p A x32: 32.00x on paper, 4.04x measured (masked).")  # the median seed's; 16x gap first
     assert at_1.endswith("The largest measured speedup is 4.04x (layer_magnitude on p A x32, masked, 32.00x on paper).")
     assert "csr" in at_64  # the form most seeds found fastest
+
+
+def test_a_cell_short_of_its_columns_compression_is_left_out_of_equal_size_and_named():
+    from benchsuite.report.findings import leaders
+
+    short = [{**r, "compression_achieved": 3.4} for r in cell("nm_magnitude 2:8", 4, 0.99)]
+    rows = [*cell("global_magnitude", 4, 0.9, draw="one"), *cell("layer_magnitude", 4, 0.9, draw="one"), *short]
+    cells = Cells(pd.DataFrame(rows))
+    line, = leaders(cells, cells.aggregate())
+    assert "x4: global_magnitude (tied: layer_magnitude)" in line  # the 99% of nm_magnitude 2:8 is not in it
+    assert line.endswith("Left out at equal size, as they fall more than 5% short of their column's compression: "
+                         "nm_magnitude 2:8 x4 (3.40).")
+
+
+def test_nm_patterns_are_compared_with_unstructured_pruning_at_the_compression_they_achieve():
+    from benchsuite.report.structure_claims import structure_claims
+
+    layer = [*cell("layer_magnitude", 1.5, 0.95, draw="a"), *cell("layer_magnitude", 2, 0.95, draw="a"),
+             *cell("layer_magnitude", 4, 0.95, draw="a")]
+    half = [{**r, "compression_achieved": 1.8} for r in cell("nm_magnitude 2:4", 2, 0.95, draw="a")]
+    quarter = [{**r, "compression_achieved": 3.5} for r in cell("nm_magnitude 1:4", 4, 0.80)]
+    cells = Cells(pd.DataFrame(layer + half + quarter))
+    at_half, sparser = structure_claims(cells, cells.aggregate())
+    assert "(2:4, 4:8) keeps the accuracy of unstructured pruning at the same density** (Mishra et al. 2021, " \
+           "for 2:4 after fine-tuning) — reproduced: " in at_half
+    assert "of 1 testable cells, 0 won, 0 lost, 1 undecided" in at_half
+    assert "of 1 testable cells, 0 won, 1 lost" in sparser
+    assert "it loses nm_magnitude 1:4 on p A (x3.50) (-14.9" in sparser

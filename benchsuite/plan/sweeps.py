@@ -119,10 +119,11 @@ SWEEPS.add("lifecycle", Sweep("lifecycle", (
     Block(MNIST5K[1:], ("A",), "*", RATIOS, (0, 1, 2)),
 )))
 # Structured sparsity beside unstructured pruning at the same compressions: N:M patterns (2:4 and 4:8 keep half,
-# 1:4 and 2:8 a quarter, 1:8 an eighth) next to global and layerwise magnitude, with measured speed.
+# 1:4 and 2:8 a quarter, 1:8 an eighth) next to global and layerwise magnitude, with measured speed. x1.5 brackets
+# the patterns whose layers partly stay dense, so that they are compared at the compression they achieve.
 SWEEPS.add("structure", Sweep("structure", (
     Block(MNIST5K, ("A",), "global_magnitude,layer_magnitude,nm_magnitude",
-          (2, 4, 8, "2:4", "4:8", "1:4", "2:8", "1:8"), (0, 1, 2)),
+          (1.5, 2, 4, 8, "2:4", "4:8", "1:4", "2:8", "1:8"), (0, 1, 2)),
 )))
 # ShrinkBench's CIFAR-10 experiments, every baseline on ResNet-56 (weights A and B) and VGG-16, and magnitude
 # pruning of ResNet-18 on ImageNet (one seed: each of its cases fine-tunes on the whole of ImageNet).

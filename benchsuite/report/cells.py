@@ -9,6 +9,7 @@ from ..run.store import unpack
 from .stats import interval
 
 KEYS = ["pair", "weights", "method", "compression"]
+SIZE_TOLERANCE = 0.95  # a cell is at its column's size when it achieves at least this fraction of the compression
 SPEED = ["measured_speedup", "measured_speedup_b64", "dense_latency_ms", "dense_latency_ms_b64"]
 
 
@@ -42,13 +43,15 @@ class Cells:
     def aggregate(self) -> pd.DataFrame:
         """One row per cell: mean top-1 with its 95% interval and seed count, the method's stage, the cell's mean
         achieved compression, theoretical speedup, top-1 right after pruning, dense top-1 and training epochs, and
-        the median over seeds of its measured speedups and dense latencies with the form most often fastest."""
+        the median over seeds of its measured speedups and dense latencies with the form most often fastest, and
+        whether it is at its column's size (`at_size`: an N:M pattern whose layers partly stay dense is not)."""
         g = self.frame.groupby(KEYS)
         out = g[["compression_achieved", "speedup", "top1_after_pruning", "dense_top1", "train_epochs"]].mean()
         out[SPEED] = g[SPEED].median()
         for form in ("latency_form", "latency_form_b64"):
             out[form] = g[form].agg(lambda s: s.mode().iloc[0])
         out["stage"] = g["stage"].first()
+        out["at_size"] = out.compression_achieved >= SIZE_TOLERANCE * out.index.get_level_values("compression")
         estimates = {key: interval(c) for key, c in self._outcomes.items()}
         out["top1"] = [estimates[k].mean for k in out.index]
         out["low"] = [estimates[k].low for k in out.index]
@@ -56,18 +59,19 @@ class Cells:
         out["n"] = [estimates[k].seeds for k in out.index]
         return out.reset_index()
 
-    def at_speedup(self, pair: str, weights: str, method: str, speedup: float) -> np.ndarray | None:
-        """Outcomes interpolated (linearly in log speedup, between the two compressions that bracket it, seed by
-        seed) at a theoretical speedup the method reaches; None outside its range."""
+    def at(self, pair: str, weights: str, method: str, value: float, axis: str = "speedup") -> np.ndarray | None:
+        """Outcomes interpolated (linearly in log `axis`: theoretical `speedup` or `compression_achieved`, between
+        the two compressions that bracket `value`, seed by seed) at a value the method reaches; None outside its
+        range."""
         rows = self.frame[(self.frame.pair == pair) & (self.frame.weights == weights) & (self.frame.method == method)]
-        curve = rows.groupby("compression")["speedup"].mean().sort_values()
+        curve = rows.groupby("compression")[axis].mean().sort_values()
         x = np.log2(curve.to_numpy())
-        if len(x) == 0 or not x[0] <= np.log2(speedup) <= x[-1]:
+        if len(x) == 0 or not x[0] <= np.log2(value) <= x[-1]:
             return None
-        k = min(int(np.searchsorted(x, np.log2(speedup))), len(x) - 1)
-        if x[k] == np.log2(speedup) or k == 0:
+        k = min(int(np.searchsorted(x, np.log2(value))), len(x) - 1)
+        if x[k] == np.log2(value) or k == 0:
             return self.get(pair, weights, method, curve.index[k])
-        w = (np.log2(speedup) - x[k - 1]) / (x[k] - x[k - 1])
+        w = (np.log2(value) - x[k - 1]) / (x[k] - x[k - 1])
         lo, hi = (curve.index[k - 1], curve.index[k])
         seeds = sorted(set(self.seeds(pair, weights, method, lo)) & set(self.seeds(pair, weights, method, hi)))
         a = self.get(pair, weights, method, lo)[[self.seeds(pair, weights, method, lo).index(s) for s in seeds]]

@@ -91,7 +91,7 @@ def paper_claims(cells: Cells, agg: pd.DataFrame) -> list[str]:
         out.append(f"- **Global beats layerwise magnitude at equal model size** — {_verdict(size)}: "
                    f"{size.counts('(pair, weights, compression) settings')} by {GLOBAL}"
                    + (f". Lost: {listed(size.lost)}." if size.lost else "."))
-        speed = judge((f"{p} {w} at {s:.1f}x", cells.at_speedup(p, w, LAYER, s), cells.at_speedup(p, w, GLOBAL, s),
+        speed = judge((f"{p} {w} at {s:.1f}x", cells.at(p, w, LAYER, s), cells.at(p, w, GLOBAL, s),
                        cells.classes[p])
                       for p, w in blocks for s in _speedups(cells, agg[(agg.pair == p) & (agg.weights == w)],
                                                             [GLOBAL, LAYER]))
@@ -182,12 +182,16 @@ def leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
         if len(methods) < 2:
             continue
         by_size = [_lead(f"x{c:g}", {m: cells.get(p, w, m, c) for m in s.method}, cells.classes[p])
-                   for c, s in g.groupby("compression")]
-        by_speed = [_lead(f"{s:.1f}x", {m: cells.at_speedup(p, w, m, s) for m in methods}, cells.classes[p])
-                    for s in _speedups(cells, g, methods)]
+                   for c, s in g[g.at_size].groupby("compression") if len(s) > 1]
+        curves = [m for m in methods if (g.method == m).sum() > 1]  # a method with one point has no curve
+        by_speed = [_lead(f"{s:.1f}x", {m: cells.at(p, w, m, s) for m in curves}, cells.classes[p])
+                    for s in _speedups(cells, g, curves)] if len(curves) > 1 else []
         speed = f"; best at equal speedup — {', '.join(by_speed)}." if by_speed else (
             "; the methods share no speedup range.")
-        out.append(f"- {p}, weights {w}: best at equal size — {', '.join(by_size)}{speed}")
+        short = [f"{r.method} x{r.compression:g} ({r.compression_achieved:.2f})" for r in g[~g.at_size].itertuples()]
+        apart = f" Left out at equal size, as they fall more than 5% short of their column's compression: " \
+                f"{listed(short, ', ')}." if short else ""
+        out.append(f"- {p}, weights {w}: best at equal size — {', '.join(by_size)}{speed}{apart}")
     return out
 
 
@@ -238,6 +242,11 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
     stages = stage_claims(cells, agg, frame)
     if stages:
         out += ["", "### Claims about pruning at initialisation and during training", "", *stages]
+    from .structure_claims import structure_claims
+
+    structure = structure_claims(cells, agg)
+    if structure:
+        out += ["", "### Claims about structured sparsity", "", *structure]
     out += ["", "### Best at equal model size and at equal theoretical speedup", "",
             "The best mean top-1, with the methods that are not significantly worse than it (tied).", "",
             *leaders(cells, agg)]

@@ -91,7 +91,7 @@ def budget_leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
     out = []
     for (p, w), block in agg.groupby(["pair", "weights"]):
         groups: dict[float, list[str]] = {}
-        for c, g in block.groupby("compression"):
+        for c, g in block[block.at_size].groupby("compression"):
             epochs = g.set_index("method")["train_epochs"].dropna().sort_values()
             bands: list[list[str]] = []
             for m, e in epochs.items():

@@ -1,5 +1,6 @@
 """The compact summary a sweep session ends with in the terminal: per pair, weights and ratio, the best method with
-its 95% interval and the methods not significantly worse, and where the leaderboard is."""
+its 95% interval and the methods not significantly worse (among the cells at that size), and where the leaderboard
+is."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,7 @@ def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
     if board.agg.empty:
         return lines
     rows = []
-    for (pair, weights, c), g in board.agg.groupby(["pair", "weights", "compression"]):
+    for (pair, weights, c), g in board.agg[board.agg.at_size].groupby(["pair", "weights", "compression"]):
         best, tied = leader({m: board.cells.get(pair, weights, m, c) for m in g.method}, board.cells.classes[pair])
         r = g.set_index("method").loc[best]
         rows.append([pair, weights, f"x{c:g}", best, f"{r.top1 * 100:.2f} [{r.low * 100:.2f}, {r.high * 100:.2f}]",
