@@ -14,6 +14,7 @@ _API = {
     "Context": "benchsuite.pruning.context",
     "Masks": "benchsuite.pruning.context",
     "prune": "benchsuite.pruning.context",
+    "compact": "benchsuite.pruning.context",
     "apply_masks": "benchsuite.pruning.masking",
     "get_method": "benchsuite.pruning.methods",
     "list_methods": "benchsuite.pruning.methods",

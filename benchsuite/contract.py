@@ -25,7 +25,8 @@ from .pruning.methods import Method, get_method
 from .pruning.schedules import Gradual
 from .run.stages import LevelStore, train_during, train_levels
 
-COMPRESSION = {"global": 8, "layer": 8, "nm": "2:4"}  # the compression the contract asks of each kind of target
+# the compression the contract asks of each kind of target
+COMPRESSION = {"global": 8, "layer": 8, "nm": "2:4", "channel": "ch-x2", "channel_global": "ch-x2"}
 TINY = Recipe("sgd", 0.05, 2, 16, momentum=0.9)  # 2 epochs of 4 steps on the 64 images below
 FINAL: dict[tuple[str, str, str], dict] = {}  # final masks by (method, version, model class)
 
@@ -71,7 +72,7 @@ def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tu
     schedule, kwargs = method.bind({})
     if isinstance(schedule, Gradual):
         schedule = dataclasses.replace(schedule, frequency=1)  # an event every step of the 8-step run
-    target = target_for(model, method.target, COMPRESSION[method.target])
+    target = target_for(model, method.target, COMPRESSION[method.target], batch[0])
     args = (model, recorder.wrapped, kwargs, schedule, target, batch, images(64, 2), images(32, 3), TINY, 0)
     if isinstance(schedule, Gradual):
         trained = train_during(*args)
@@ -115,7 +116,7 @@ class TestContract:
         if method.stage == "during_training":
             masks = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[1]
         else:
-            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target]), batch,
+            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target], batch[0]), batch,
                           torch.Generator().manual_seed(0))
             masks = dict(call_method(method, ctx))
         FINAL[key] = {k: v.clone() for k, v in masks.items()}
@@ -127,18 +128,27 @@ class TestContract:
             events = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[0].events
         else:
             recorder = Recorder(method)
-            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target]), batch, torch.Generator())
+            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target], batch[0]), batch,
+                          torch.Generator())
             call_method(recorder.wrapped, ctx)
             events = recorder.events
         assert events, f"method {method.name!r} was never called"
-        final = target_for(model, method.target, COMPRESSION[method.target])
+        final = target_for(model, method.target, COMPRESSION[method.target], batch[0])
         assert events[-1][0] == final
         params = dict(model.named_parameters())
         nested = method.schedule is not None and method.schedule.nested
         for target, before, masks in events:
             assert set(masks) == {f"{n}.weight" for n in prunable(model)}
             assert all(m.dtype == torch.bool and m.shape == params[n].shape for n, m in masks.items())
-            if target.kind == "global":
+            if target.groups:  # whole output channels, the same across a group's layers, the exact count
+                kept = []
+                for g in target.groups:
+                    rows = [masks[n].flatten(1) for n in g.layers]
+                    assert all(((r.all(1)) | (~r.any(1))).all() and torch.equal(r.all(1), rows[0].all(1)) for r in rows)
+                    kept.append(int(rows[0].all(1).sum()))
+                assert kept == target.group_keep if target.kind == "channel" else sum(kept) == target.keep
+                assert all(masks[n].all() for n, _ in target.whole)
+            elif target.kind == "global":
                 assert sum(int(m.sum()) for m in masks.values()) == target.keep
             else:
                 assert {n: int(m.sum()) for n, m in masks.items()} == target.layer_keep
@@ -155,7 +165,7 @@ class TestContract:
         before = {k: v.clone() for k, v in model.state_dict().items()}
         modes = [m.training for m in model.modules()]
         masks = {f"{n}.weight": torch.ones_like(m.weight, dtype=torch.bool) for n, m in prunable(model).items()}
-        ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target]), batch,
+        ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target], batch[0]), batch,
                       torch.Generator().manual_seed(0),
                       masks if method.stage == "during_training" else None)
         method.fn(ctx, **method.bind({})[1])  # called directly: nothing between the method and the model

@@ -129,7 +129,7 @@ def test_measured_speed_under_half_the_theoretical_is_listed_largest_gap_first()
     assert "csr" in at_64  # the form most seeds found fastest
 
 
-def test_a_cell_short_of_its_columns_compression_is_left_out_of_equal_size_and_named():
+def test_a_cell_away_from_its_columns_compression_is_left_out_of_equal_size_and_named():
     from benchsuite.report.findings import leaders
 
     short = [{**r, "compression_achieved": 3.4} for r in cell("nm_magnitude 2:8", 4, 0.99)]
@@ -137,7 +137,7 @@ def test_a_cell_short_of_its_columns_compression_is_left_out_of_equal_size_and_n
     cells = Cells(pd.DataFrame(rows))
     line, = leaders(cells, cells.aggregate())
     assert "x4: global_magnitude (tied: layer_magnitude)" in line  # the 99% of nm_magnitude 2:8 is not in it
-    assert line.endswith("Left out at equal size, as they fall more than 5% short of their column's compression: "
+    assert line.endswith("Left out at equal size, as they achieve a compression more than 5% from their column's: "
                          "nm_magnitude 2:8 x4 (3.40).")
 
 
@@ -154,4 +154,4 @@ def test_nm_patterns_are_compared_with_unstructured_pruning_at_the_compression_t
            "for 2:4 after fine-tuning) — reproduced: " in at_half
     assert "of 1 testable cells, 0 won, 0 lost, 1 undecided" in at_half
     assert "of 1 testable cells, 0 won, 1 lost" in sparser
-    assert "it loses nm_magnitude 1:4 on p A (x3.50) (-14.9" in sparser
+    assert "structure loses nm_magnitude 1:4 on p A (x3.50) (-14.9" in sparser

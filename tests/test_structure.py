@@ -114,7 +114,9 @@ def test_a_compression_of_the_wrong_kind_is_a_clear_error_naming_the_method(meth
 def test_the_structure_sweep_gives_patterns_to_nm_methods_and_ratios_to_the_others():
     cases = SWEEPS.get("structure").cases()
     assert {c.compression for c in cases if c.method == "nm_magnitude"} == {"2:4", "4:8", "1:4", "2:8", "1:8"}
-    assert {c.compression for c in cases if c.method != "nm_magnitude"} == {1.5, 2, 4, 8}
+    assert {c.compression for c in cases if c.method in ("l1_filter", "group_l1")} == {"ch-x2", "ch-x4"}
+    assert {c.compression for c in cases if c.method.endswith("_magnitude") and c.method != "nm_magnitude"} == \
+        {1.5, 2, 4, 8, 16}
     assert "nm_magnitude-mnist5k-lenet300-A-2:4-s0" in {c.id for c in cases}
     assert not any(c.method == "nm_magnitude" for c in SWEEPS.get("quick").cases())
     picked = select("structure", compressions="2:4,8", pairs="mnist5k-lenet5", seeds="0")
@@ -199,8 +201,8 @@ def test_the_speedup_is_the_median_of_interleaved_ratios_of_the_fastest_form(mon
     dense, pruned = bs.get_model("lenet300"), bs.get_model("lenet300")
     real_forms = latency.forms
 
-    def forms(p, masks, device):
-        out, skipped = real_forms(p, masks, device)
+    def forms(p, masks, device, compacted=None):
+        out, skipped = real_forms(p, masks, device, compacted)
         models.update({id(m): name for name, m in out.items()})
         return out, skipped
 

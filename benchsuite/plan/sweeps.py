@@ -6,6 +6,7 @@ from itertools import product
 from typing import Any
 
 from ..pruning.methods import get_method, list_methods
+from ..pruning.targets import fits
 from ..registry import Registry
 from .cases import Case
 from .pairs import PAIRS, WeightsFile
@@ -16,8 +17,8 @@ class Block:
     """Pairs x weights x methods (glob patterns over method names, of one stage if `stage` is given) x
     compressions x seeds x hyperparameter settings (each a dict of values that differ from the methods' defaults;
     a setting applies to the methods that have those hyperparameters). A compression is a ratio (for methods
-    with a global or layer target) or an N:M pattern such as "2:4" (for methods with an N:M target); each applies
-    to the methods that can meet it."""
+    with a global or layer target), an N:M pattern such as "2:4" (N:M target) or a channel ratio such as "ch-x2"
+    (channel targets); each applies to the methods that can meet it."""
 
     pairs: tuple[str, ...]
     weights: tuple[str, ...]
@@ -49,7 +50,7 @@ class Sweep:
                             continue
                         m.bind(setting)  # fail early on a bad value
                         for c, s in product(b.compressions, b.seeds):
-                            if isinstance(c, str) == (m.target == "nm"):
+                            if fits(m.target, c):
                                 seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())))] = None
         return list(seen)
 
@@ -118,17 +119,18 @@ SWEEPS.add("lifecycle", Sweep("lifecycle", (
     Block(MNIST5K[:1], ("A",), "*", (*RATIOS, 64), (0, 1, 2)),
     Block(MNIST5K[1:], ("A",), "*", RATIOS, (0, 1, 2)),
 )))
-# Structured sparsity beside unstructured pruning at the same compressions: N:M patterns (2:4 and 4:8 keep half,
-# 1:4 and 2:8 a quarter, 1:8 an eighth) next to global and layerwise magnitude, with measured speed. x1.5 brackets
-# the patterns whose layers partly stay dense, so that they are compared at the compression they achieve.
+# Structured sparsity beside unstructured pruning: N:M patterns (2:4 and 4:8 keep half, 1:4 and 2:8 a quarter, 1:8
+# an eighth) and whole channels (half and a quarter of them, per layer and over the network) next to global and
+# layerwise magnitude, with measured speed. x1.5 and x16 bracket the structured cells, so that each is compared at the
+# compression it achieves.
 SWEEPS.add("structure", Sweep("structure", (
-    Block(MNIST5K, ("A",), "global_magnitude,layer_magnitude,nm_magnitude",
-          (1.5, 2, 4, 8, "2:4", "4:8", "1:4", "2:8", "1:8"), (0, 1, 2)),
+    Block(MNIST5K, ("A",), "global_magnitude,layer_magnitude,nm_magnitude,l1_filter,group_l1",
+          (1.5, 2, 4, 8, 16, "2:4", "4:8", "1:4", "2:8", "1:8", "ch-x2", "ch-x4"), (0, 1, 2)),
 )))
 # ShrinkBench's CIFAR-10 experiments, every baseline on ResNet-56 (weights A and B) and VGG-16, and magnitude
 # pruning of ResNet-18 on ImageNet (one seed: each of its cases fine-tunes on the whole of ImageNet).
 SWEEPS.add("paper", Sweep("paper", (
-    Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS, "2:4"), (0, 1, 2), ONE_SHOT),
+    Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS, "2:4", "ch-x2"), (0, 1, 2), ONE_SHOT),
     Block(("cifar10-vgg16",), ("A",), "*", (1, *RATIOS), (0, 1, 2), ONE_SHOT),
     Block(("imagenet-resnet18",), ("sgd",), "global_magnitude,layer_magnitude", (1, 2, 4, 8, 16), (0,)),
 )))

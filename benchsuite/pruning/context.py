@@ -13,18 +13,22 @@ from torch import Tensor, nn
 from . import masks as mask_math
 from .methods import Method, get_method
 from .probes import gradients, input_norms
-from .targets import Target, parse_pattern
+from .channels import channel_groups, expand
+from .channels import compact as compact_channels
+from .targets import CHANNEL, Target, parse_channels, parse_pattern
 
 
 class Masks(dict):
-    """Boolean masks by parameter name, plus `weights` (new values for kept weights, if the method gave any) and
-    `rewind` (whether the method asked the harness to rewind the weights to its schedule's snapshot)."""
+    """Boolean masks by parameter name, plus `weights` (new values for kept weights, if the method gave any),
+    `rewind` (whether the method asked the harness to rewind the weights to its schedule's snapshot), and the
+    `target` they meet with an `example` input (what `compact` needs)."""
 
     def __init__(self, masks: Mapping[str, Tensor], weights: Mapping[str, Tensor] | None = None,
-                 rewind: bool = False) -> None:
+                 rewind: bool = False, target: Target | None = None, example: Tensor | None = None) -> None:
         super().__init__(masks)
         self.weights = dict(weights or {})
         self.rewind = rewind
+        self.target, self.example = target, example
 
 
 class _Rewind:
@@ -48,12 +52,21 @@ def prunable_shapes(model: nn.Module) -> dict[str, torch.Size]:
     return {f"{n}.weight": m.weight.shape for n, m in prunable(model).items()}
 
 
-def target_for(model: nn.Module, kind: str, compression: float | str) -> Target:
-    """The target of kind `kind` that brings `model` to `compression`: total / nonzero parameters, or for an N:M
-    target its pattern ("2:4")."""
+def target_for(model: nn.Module, kind: str, compression: float | str, example: Tensor | None = None) -> Target:
+    """The target of kind `kind` that brings `model` to `compression`: total / nonzero parameters, for an N:M
+    target its pattern ("2:4"), for a channel target its channel ratio ("ch-x2"; `example`, an input, traces the
+    model's channel groups)."""
     shapes = prunable_shapes(model)
     if kind == "nm":
         return Target.nm(shapes, *parse_pattern(compression))
+    if kind in CHANNEL:
+        ratio = parse_channels(compression)
+        if example is None:
+            raise ValueError("a channel target needs an example input to find the model's channel groups")
+        layers = {n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+        ignored = sorted(layers - set(prunable(model)))
+        groups, whole = channel_groups(model, example[:1], list(shapes), ignored)
+        return Target.channels(kind, shapes, groups, whole, ratio)
     if isinstance(compression, str):
         raise ValueError(f"compression {compression!r} is a pattern, and a method with a {kind!r} target needs a "
                          f"number (total / nonzero parameters, e.g. 8); N:M patterns are for methods registered "
@@ -117,6 +130,11 @@ class Context:
         group of M (ties: lower index first)."""
         return self.target.select(scores)
 
+    def select_channels(self, scores: list[Tensor]) -> dict[str, Tensor]:
+        """For a channel target: keep the highest-scoring channels, `scores[i]` scoring those of
+        `target.groups[i]` (whole rows of every layer of the group; ties: the earlier channel)."""
+        return self.target.select_channels(scores)
+
     def among_kept(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """The scores with every weight already pruned (by `masks`) put below all others, so that a selection
         keeps only weights still in the network: masks stay nested."""
@@ -152,6 +170,8 @@ def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None =
         raise mask_math.MaskError(f"method {method.name!r} changed the model's train/eval mode; restore it (or work on "
                                   f"ctx.copy_model())")
     checked = ctx.target.validate(masks, method.name)
+    if ctx.target.kind in CHANNEL:  # what belongs to a pruned channel goes with it
+        checked = expand(ctx.target.groups, checked, dict(ctx.model.named_parameters()))
     if ctx.masks is not None and method.schedule is not None and method.schedule.nested:
         for name, mask in checked.items():
             revived = int((mask & ~ctx.masks[name]).sum())
@@ -161,14 +181,15 @@ def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None =
                     f"removed; its masks must be nested (select among ctx.among_kept(scores))")
     rewind = extra is REWIND
     weights = mask_math.validate_weights({} if rewind else extra, dict(ctx.target.shapes), method.name)
-    return Masks(checked, weights, rewind)
+    return Masks(checked, weights, rewind, ctx.target, ctx.batch[0][:1])
 
 
 def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[Tensor, Tensor], seed: int = 0,
           **hyperparameters: Any) -> Masks:
-    """Masks (one per prunable parameter) that `method` chooses for `compression`; the model is unchanged. For a
-    method that acts once (after training or at initialisation); one that acts during training needs the harness's
-    training loop (a sweep case, or `benchsuite.run.stages.train_during`)."""
+    """Masks (one per prunable parameter, and for a channel method one for every parameter that belongs to a
+    pruned channel) that `method` chooses for `compression` (a ratio, "2:4", "ch-x2"); the model is unchanged. For
+    a method that acts once (after training or at initialisation); one that acts during training needs the
+    harness's training loop (a sweep case, or `benchsuite.run.stages.train_during`)."""
     m = get_method(method)
     if m.stage == "during_training":
         raise ValueError(f"method {method!r} acts during training: the harness calls it at the prune events of its "
@@ -176,8 +197,20 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
                          f"{method}) or with benchsuite.run.stages.train_during")
     _, kwargs = m.bind(hyperparameters)
     try:
-        target = target_for(model, m.target, compression)
+        target = target_for(model, m.target, compression, batch[0])
     except ValueError as e:
         raise ValueError(f"method {method!r}: {e}") from None
     generator = torch.Generator(device=batch[0].device).manual_seed(seed)
     return call_method(m, Context(model, target, batch, generator), kwargs)
+
+
+def compact(model: nn.Module, masks: Masks) -> nn.Module:
+    """The smaller dense model that the masks of a channel method describe: without the pruned channels and all that
+    belongs to them (bias, BatchNorm, the inputs of the layers that read them). It computes what `model` computes
+    under `masks`, checked on the masks' example input; `model` is unchanged."""
+    target = getattr(masks, "target", None)
+    if target is None or target.kind not in CHANNEL:
+        raise ValueError("compact needs the masks of a channel method (target 'channel' or 'channel_global') as "
+                         "benchsuite.prune returns them, e.g. bs.prune(model, 'l1_filter', compression='ch-x2', "
+                         "batch=(x, y))")
+    return compact_channels(model, masks, masks.example, target.groups)

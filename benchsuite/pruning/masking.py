@@ -74,6 +74,18 @@ def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> None:
     _watch_optimizers()
 
 
+def unmask(model: nn.Module) -> nn.Module:
+    """Lift every mask of `model` (its weights keep their values, zeros included) and return it."""
+    for module in model.modules():
+        for buffer in [b for b in module._buffers if b.endswith(SUFFIX)]:
+            del module._buffers[buffer]
+            module._non_persistent_buffers_set.discard(buffer)
+        for key, hook in list(module._forward_pre_hooks.items()):
+            if hook is install_gradient_hooks:
+                del module._forward_pre_hooks[key]
+    return model
+
+
 def install_gradient_hooks(module: nn.Module, args: tuple) -> None:
     """Forward pre-hook: give every masked parameter of the module its gradient hook, once."""
     for buffer in module._buffers:

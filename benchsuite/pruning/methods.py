@@ -82,9 +82,9 @@ def register_method(name: str, target: str = "global", stage: str = "after_train
     if (stage == "during_training") != (schedule is not None):
         raise ValueError(f"method {name!r}: a method acting during training declares a schedule (Gradual or "
                          f"Levels), and only such a method does")
-    if target == "nm" and schedule is not None:
-        raise ValueError(f"method {name!r}: an N:M target is reached in one step; a method with target='nm' acts "
-                         f"after training or at initialisation")
+    if target in ("nm", "channel", "channel_global") and schedule is not None:
+        raise ValueError(f"method {name!r}: an N:M or channel target is reached in one step; a method with target "
+                         f"{target!r} acts after training or at initialisation")
 
     def wrap(fn: Callable) -> Callable:
         METHODS.add(name, Method(name, fn, target, stage, schedule, tuple(depends)))

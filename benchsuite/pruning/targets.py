@@ -18,7 +18,12 @@ KINDS = {
     "layer": "the same fraction in every layer: exactly round(fraction * n) weights of each layer of n",
     "nm": "exactly N of every M consecutive weights along the input dimension (at each kernel position of a "
           "convolution); a layer whose input size is not a multiple of M stays dense",
+    "channel": "whole output channels: exactly round(C / r) of the C channels of every channel group kept, r the "
+               "case's ratio (`ch-x2`)",
+    "channel_global": "whole output channels: exactly round(C / r) of all C channels kept, at least one in every "
+                      "channel group",
 }
+CHANNEL = ("channel", "channel_global")
 
 
 def parse_pattern(compression: object) -> tuple[int, int]:
@@ -30,13 +35,32 @@ def parse_pattern(compression: object) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+def parse_channels(compression: object) -> float:
+    """The ratio r of a channel target written `ch-xR` (keep 1 / r of the channels); a clear error otherwise."""
+    match = re.fullmatch(r"ch-x(\d+(?:\.\d+)?)", compression) if isinstance(compression, str) else None
+    if not match or float(match[1]) < 1:
+        raise ValueError(f"a channel target needs compression written 'ch-xR' with R >= 1 (keep 1/R of the channels), "
+                         f"e.g. 'ch-x2'; got {compression!r}")
+    return float(match[1])
+
+
+def fits(kind: str, compression: float | str) -> bool:
+    """Whether a target of `kind` takes `compression`: a ratio, an N:M pattern, or a channel ratio `ch-xR`."""
+    if not isinstance(compression, str):
+        return kind not in ("nm", *CHANNEL)
+    return kind in CHANNEL if compression.startswith("ch-") else kind == "nm"
+
+
 def label(compression: float | str) -> str:
     """A compression as case ids write it: `x8`, `2:4`."""
     return compression if isinstance(compression, str) else f"x{compression:g}"
 
 
 def nominal(compression: float | str) -> float:
-    """The ratio a compression stands for: itself, or M / N for an N:M pattern (before any layer left dense)."""
+    """The ratio a compression stands for: itself, M / N for an N:M pattern (before any layer left dense), or the
+    channel ratio R of `ch-xR` (the weights' ratio is larger: a layer loses inputs as well as outputs)."""
+    if isinstance(compression, str) and compression.startswith("ch-"):
+        return parse_channels(compression)
     if isinstance(compression, str):
         n, m = parse_pattern(compression)
         return m / n
@@ -46,12 +70,16 @@ def nominal(compression: float | str) -> float:
 @dataclass(frozen=True)
 class Target:
     """Keep `keep` of the prunable weights (`shapes`: each prunable parameter's shape), as `kind` says; `pattern`
-    is (N, M) for an N:M target."""
+    is (N, M) for an N:M target. A channel target keeps `keep` channels (in all, or summed over its groups) of its
+    `groups` (`channels.Group`); `whole` names the prunable weights outside every group, with the reason."""
 
     kind: str
     keep: int
     shapes: tuple[tuple[str, torch.Size], ...]
     pattern: tuple[int, int] | None = None
+    groups: tuple = ()
+    whole: tuple[tuple[str, str], ...] = ()
+    ratio: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -71,6 +99,21 @@ class Target:
         keep = sum(s.numel() * n // m if mask_math.groupable(s, m) else s.numel() for s in shapes.values())
         return cls("nm", keep, tuple(shapes.items()), (n, m))
 
+    @classmethod
+    def channels(cls, kind: str, shapes: Mapping[str, torch.Size], groups: tuple, whole: Mapping[str, str],
+                 ratio: float) -> Target:
+        if not groups:
+            raise ValueError(f"the model has no channel group to prune: {dict(whole)}")
+        keep = sum(max(1, round(g.size / ratio)) for g in groups) if kind == "channel" else \
+            max(len(groups), round(sum(g.size for g in groups) / ratio))
+        return cls(kind, keep, tuple((n, torch.Size(s)) for n, s in shapes.items()), groups=tuple(groups),
+                   whole=tuple(whole.items()), ratio=ratio)
+
+    @cached_property
+    def group_keep(self) -> list[int]:
+        """Channels to keep in each group, for a target of kind `channel`: round(C / r), at least one."""
+        return [max(1, round(g.size / self.ratio)) for g in self.groups] if self.kind == "channel" else []
+
     @cached_property
     def sizes(self) -> dict[str, int]:
         return {name: shape.numel() for name, shape in self.shapes}
@@ -85,7 +128,10 @@ class Target:
 
     @property
     def dense_layers(self) -> list[str]:
-        """Layers an N:M target leaves dense, because their input size is not a multiple of M."""
+        """Layers the target leaves dense: for N:M those whose input size is not a multiple of M; for channels
+        those outside every channel group."""
+        if self.kind in CHANNEL:
+            return [name for name, _ in self.whole]
         return [name for name, s in self.shapes if self.pattern and not mask_math.groupable(s, self.pattern[1])]
 
     @property
@@ -93,8 +139,30 @@ class Target:
         """The exact count: a total, or one count per layer."""
         return self.keep if self.kind == "global" else self.layer_keep
 
+    def select_channels(self, scores: list[Tensor]) -> dict[str, Tensor]:
+        """Masks that keep the highest-scoring channels: `scores[i]` scores the channels of `groups[i]`. Kind `channel`
+        keeps `group_keep[i]` in each group; kind `channel_global` keeps `keep` over all groups, the best of each
+        group first (ties: the earlier channel)."""
+        if len(scores) != len(self.groups) or any(s.numel() != g.size for s, g in zip(scores, self.groups)):
+            raise mask_math.MaskError(f"channel scores must be one tensor per group with one score per channel: "
+                                      f"sizes {[g.size for g in self.groups]}")
+        if self.kind == "channel":
+            kept = [mask_math.select_layerwise({"g": s}, {"g": k})["g"] for s, k in zip(scores, self.group_keep)]
+        else:
+            flat = [s.detach().float().cpu().clone() for s in scores]
+            for s in flat:
+                s[int(s.argmax())] = float("inf")  # every group keeps a channel
+            kept = list(mask_math.select_global(dict(enumerate(flat)), self.keep).values())
+        out = {name: torch.ones(shape, dtype=torch.bool) for name, shape in self.shapes}
+        for g, k in zip(self.groups, kept):
+            for layer in g.layers:
+                out[layer] = k.view(-1, *[1] * (len(out[layer].shape) - 1)).expand(out[layer].shape).clone()
+        return out
+
     def select(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Keep the highest scores as the target asks: over all layers, layer by layer, or group by group."""
+        if self.kind in CHANNEL:
+            raise mask_math.MaskError("a channel target selects channels, not weights: use ctx.select_channels")
         if self.kind == "global":
             return mask_math.select_global(scores, self.keep)
         if self.pattern:
@@ -104,7 +172,41 @@ class Target:
     def validate(self, masks: object, method: str) -> dict[str, Tensor]:
         """Keys, types, shapes, the exact count and, for N:M, every group; a MaskError naming the method and the
         layer."""
+        if self.kind in CHANNEL:
+            checked = mask_math.validate(masks, dict(self.shapes), None, method)
+            self._validate_channels(checked, method)
+            return checked
         checked = mask_math.validate(masks, dict(self.shapes), self.expected, method)
         if self.pattern:
             mask_math.validate_groups(checked, *self.pattern, method)
         return checked
+
+    def _validate_channels(self, masks: Mapping[str, Tensor], method: str) -> None:
+        """Whole rows, the same channels across a group's layers, the exact count, layers outside groups whole."""
+        for name, reason in self.whole:
+            if not masks[name].all():
+                raise mask_math.MaskError(f"method {method!r}: mask for {name} prunes weights, but its channels cannot "
+                                          f"be removed ({reason}); keep it whole")
+        kept = []
+        for g in self.groups:
+            rows = None
+            for layer in g.layers:
+                m = masks[layer].reshape(masks[layer].shape[0], -1)
+                partial = (m.any(1) & ~m.all(1)).nonzero()
+                if len(partial):
+                    raise mask_math.MaskError(f"method {method!r}: mask for {layer} keeps part of output channel "
+                                              f"{int(partial[0])}; a channel target keeps or prunes whole channels")
+                if rows is not None and not torch.equal(rows, m.all(1)):
+                    raise mask_math.MaskError(f"method {method!r}: {g.layers[0]} and {layer} share their output "
+                                              f"channels (a residual add joins them), but their masks keep different "
+                                              f"ones")
+                rows = m.all(1)
+            kept.append(int(rows.sum()))
+        if self.kind == "channel":
+            for g, k, want in zip(self.groups, kept, self.group_keep):
+                if k != want:
+                    raise mask_math.MaskError(f"method {method!r}: masks keep {k} of the {g.size} channels of "
+                                              f"{', '.join(g.layers)}, expected exactly {want}")
+        elif sum(kept) != self.keep or min(kept) == 0:
+            raise mask_math.MaskError(f"method {method!r}: masks keep {sum(kept)} channels in all (fewest in a group: "
+                                      f"{min(kept)}), expected exactly {self.keep} with at least one in every group")

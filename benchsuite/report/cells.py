@@ -9,7 +9,7 @@ from ..run.store import unpack
 from .stats import interval
 
 KEYS = ["pair", "weights", "method", "compression"]
-SIZE_TOLERANCE = 0.95  # a cell is at its column's size when it achieves at least this fraction of the compression
+SIZE_TOLERANCE = 0.95  # a cell is at its column's size when it achieves within 5% of its compression
 SPEED = ["measured_speedup", "measured_speedup_b64", "dense_latency_ms", "dense_latency_ms_b64"]
 
 
@@ -44,14 +44,16 @@ class Cells:
         """One row per cell: mean top-1 with its 95% interval and seed count, the method's stage, the cell's mean
         achieved compression, theoretical speedup, top-1 right after pruning, dense top-1 and training epochs, and
         the median over seeds of its measured speedups and dense latencies with the form most often fastest, and
-        whether it is at its column's size (`at_size`: an N:M pattern whose layers partly stay dense is not)."""
+        whether it is at its column's size (`at_size`, within 5%: an N:M pattern whose layers partly stay dense is
+        not, nor is a channel ratio, which removes a layer's inputs with its neighbour's outputs)."""
         g = self.frame.groupby(KEYS)
         out = g[["compression_achieved", "speedup", "top1_after_pruning", "dense_top1", "train_epochs"]].mean()
         out[SPEED] = g[SPEED].median()
         for form in ("latency_form", "latency_form_b64"):
             out[form] = g[form].agg(lambda s: s.mode().iloc[0])
         out["stage"] = g["stage"].first()
-        out["at_size"] = out.compression_achieved >= SIZE_TOLERANCE * out.index.get_level_values("compression")
+        ratio = out.compression_achieved / out.index.get_level_values("compression")
+        out["at_size"] = (ratio >= SIZE_TOLERANCE) & (ratio <= 1 / SIZE_TOLERANCE)
         estimates = {key: interval(c) for key, c in self._outcomes.items()}
         out["top1"] = [estimates[k].mean for k in out.index]
         out["low"] = [estimates[k].low for k in out.index]

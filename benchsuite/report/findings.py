@@ -189,7 +189,7 @@ def leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
         speed = f"; best at equal speedup — {', '.join(by_speed)}." if by_speed else (
             "; the methods share no speedup range.")
         short = [f"{r.method} x{r.compression:g} ({r.compression_achieved:.2f})" for r in g[~g.at_size].itertuples()]
-        apart = f" Left out at equal size, as they fall more than 5% short of their column's compression: " \
+        apart = f" Left out at equal size, as they achieve a compression more than 5% from their column's: " \
                 f"{listed(short, ', ')}." if short else ""
         out.append(f"- {p}, weights {w}: best at equal size — {', '.join(by_size)}{speed}{apart}")
     return out

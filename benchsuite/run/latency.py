@@ -2,8 +2,9 @@
 torch.utils.benchmark on the run's device, warmed up, in interleaved rounds (each form leads a round in turn, so
 that no form always follows another), as medians with their spread.
 
-Forms: `masked` (the model as stored: dense kernels over zeros), `csr` (on CPU, every pruned Linear layer with a
-CSR sparse weight), `2:4` (semi-structured sparse kernels, CUDA only). A form that cannot run here is skipped with
+Forms: `masked` (the model as stored: dense kernels over zeros), `compact` (for a channel target, the smaller dense
+model without the pruned channels), `csr` (on CPU, every pruned Linear layer with a CSR sparse weight), `2:4`
+(semi-structured sparse kernels, CUDA only). A form that cannot run here is skipped with
 its reason. Nothing here draws from the global random generators or touches the models it is given, so no
 accuracy number can change."""
 from __future__ import annotations
@@ -45,12 +46,17 @@ def _replace(model: nn.Module, names: set[str], make: Callable[[nn.Module], nn.M
     return out
 
 
-def forms(pruned: nn.Module, masks: Mapping[str, Tensor], device: torch.device) -> tuple[dict[str, nn.Module],
-                                                                                           dict[str, str]]:
-    """The forms of `pruned` (a plain model, its pruned weights zero) that can run here, and why the others cannot."""
-    linear = {n.removesuffix(".weight") for n, m in masks.items()
-              if isinstance(pruned.get_submodule(n.removesuffix(".weight")), nn.Linear) and not m.all()}
+def forms(pruned: nn.Module, masks: Mapping[str, Tensor], device: torch.device,
+          compacted: nn.Module | None = None) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """The forms of `pruned` (a plain model, its pruned weights zero) that can run here, and why the others cannot;
+    `compacted` is its smaller dense form, for a channel target."""
+    linear = {n.removesuffix(".weight") for n, m in masks.items() if n.endswith(".weight")
+              and isinstance(pruned.get_submodule(n.removesuffix(".weight")), nn.Linear) and not m.all()}
     out, skipped = {"masked": pruned}, {}
+    if compacted is not None:
+        out["compact"] = compacted
+    else:
+        skipped["compact"] = "only a channel target removes whole channels"
     if device.type != "cpu":
         skipped["csr"] = "CSR kernels are timed on CPU only"
     elif not linear:
@@ -75,12 +81,12 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 
 @torch.no_grad()
 def measure(dense: nn.Module, pruned: nn.Module, masks: Mapping[str, Tensor], input_shape: tuple[int, ...],
-            device: torch.device) -> dict:
+            device: torch.device, compacted: nn.Module | None = None) -> dict:
     """Latency of `dense` and of each form of `pruned` at every batch of BATCHES, in ms, interleaved round by
     round; the speedup of the fastest form is the median over rounds of dense / form. Returns a record for the
     results: per batch, per form [q1, median, q3] ms, the best form and its speedup with quartiles; the skipped
     forms with their reasons; the device and thread count."""
-    timed, skipped = forms(pruned, masks, device)
+    timed, skipped = forms(pruned, masks, device, compacted)
     models = {"dense": dense, **timed}
     modes = {name: m.training for name, m in models.items()}
     for m in models.values():

@@ -16,7 +16,8 @@ from ..plan.pairs import Pair, Recipe, get_pair
 from ..pruning.context import Context, Masks, call_method, target_for
 from ..pruning.methods import Method, get_method
 from ..pruning.schedules import Gradual
-from ..pruning.targets import nominal
+from ..pruning.channels import compact as compact_channels
+from ..pruning.targets import CHANNEL, nominal
 from . import latency
 from .metrics import summarize
 from .stages import LevelStore, Trained, all_kept, chain_key, train_during, train_levels, train_once
@@ -80,7 +81,8 @@ class Runner:
         batch = data.train.sample(pair.prune_batch, generator)
         model = copy.deepcopy(self._model(case, "init" if method.stage == "at_init" else "dense"))
         masks = all_kept(model) if method.stage == "during_training" else None
-        return Context(model, target_for(model, method.target, case.compression), batch, generator, masks)
+        target = target_for(model, method.target, case.compression, batch[0])
+        return Context(model, target, batch, generator, masks)
 
     def prune(self, case: Case, ctx: Context) -> Masks:
         """The timed pruning step: the method's call on the context, checked."""
@@ -99,7 +101,8 @@ class Runner:
             raise AssertionError(f"{case.id}: masked weights became nonzero during training: {leaked}")
         val, test = evaluate(trained.model, data.val), evaluate(trained.model, data.test)
         size = summarize(trained.model, data.input_shape)
-        speed = self._latency(case, trained, data.input_shape)
+        small = self._compact(ctx, trained)
+        speed = self._latency(case, trained, data.input_shape, small)
         checkpoint = self.checkpoint(case)
         dense_images = 0 if method.stage == "at_init" else checkpoint.info["train_images"]
         images = None if dense_images is None else dense_images + trained.images
@@ -109,7 +112,8 @@ class Runner:
             "method_version": case.spec["method_version"], "torch": str(torch.__version__),
             "pair": case.pair, "weights": case.weights, "method": case.method, "stage": method.stage,
             "target": method.target, "hyperparameters": case.hyperparameters,
-            "compression": nominal(case.compression), "pattern": case.compression if method.target == "nm" else "",
+            "compression": nominal(case.compression),
+            "pattern": case.compression if isinstance(case.compression, str) else "",
             "dense_layers": ctx.target.dense_layers, "seed": case.seed, "weights_sha256": checkpoint.sha256,
             "dense_top1": checkpoint.info["test_top1"], "dense_top5": checkpoint.info["test_top5"],
             "num_classes": data.num_classes, "top1": test.top1, "top5": test.top5, "loss": test.loss,
@@ -122,15 +126,24 @@ class Runner:
             "layer_density": {row["layer"]: row["density"] for row in size["layers"]},
             "train_images": images, "train_epochs": None if images is None else images / len(data.train),
             "train_seconds": seconds, "latency": speed, **latency.columns(speed),
+            **{f"compact_{k}": None if small is None else summarize(small, data.input_shape)[k]
+               for k in ("params", "flops")},
         }
 
-    def _latency(self, case: Case, trained: Trained, input_shape: tuple[int, ...]) -> dict:
+    def _compact(self, ctx: Context, trained: Trained) -> torch.nn.Module | None:
+        """For a channel target: the final model without its pruned channels (checked to compute the same)."""
+        if ctx.target.kind not in CHANNEL:
+            return None
+        return compact_channels(trained.model, trained.masks, ctx.batch[0][:1], ctx.target.groups)
+
+    def _latency(self, case: Case, trained: Trained, input_shape: tuple[int, ...],
+                 small: torch.nn.Module | None) -> dict:
         """Measured latency of the final model beside the dense model of its pair, on a plain copy (no masking
-        hooks) holding the final weights."""
+        hooks) holding the final weights, and of its compacted form if it has one."""
         dense = self._model(case, "dense")
         plain = copy.deepcopy(dense)
         plain.load_state_dict(trained.model.state_dict())
-        return latency.measure(dense, plain, trained.masks, input_shape, self.device)
+        return latency.measure(dense, plain, trained.masks, input_shape, self.device, small)
 
     def _train(self, case: Case, method: Method, pair: Pair, data: Dataset, ctx: Context, masks: Masks) -> Trained:
         schedule, kwargs = method.bind(dict(case.hparams))
