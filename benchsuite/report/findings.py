@@ -210,8 +210,10 @@ def _lead(label: str, outcomes: dict[str, np.ndarray | None], classes: int) -> s
 
 
 def ranking(agg: pd.DataFrame) -> list[str]:
-    """Methods by mean rank of mean top-1 over the compressions they share (best first): a summary, not a test."""
-    wide = agg.pivot(index="compression", columns="method", values="top1").dropna()
+    """The methods that ran at every compression of the block, by mean rank of mean top-1 over them (best first): a
+    summary, not a test."""
+    wide = agg.pivot(index="compression", columns="method", values="top1")
+    wide = wide.loc[:, wide.notna().all()]
     return list(wide.rank(axis=1, ascending=False).mean().sort_values().index)
 
 
@@ -258,7 +260,8 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
     out += ["", "### Rankings across pairs and initial weights", ""]
     for (p, w), g in agg.groupby(["pair", "weights"]):
         if g.method.nunique() > 1:
-            out.append(f"- {p}, weights {w} (best first, by mean rank over compressions; not a test): "
+            out.append(f"- {p}, weights {w} (best first, by mean rank over compressions, among the methods that ran "
+                       f"at all of them; not a test): "
                        f"{', '.join(ranking(g))}")
     methods = sorted(agg.method.unique())
     pairs = [(m1, m2) for i, m1 in enumerate(methods) for m2 in methods[i + 1:]]
