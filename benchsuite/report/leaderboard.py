@@ -40,16 +40,19 @@ def _table(agg: pd.DataFrame, cell, dense: str) -> str:
 
 
 def _plot(agg: pd.DataFrame, pair: str, path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    """Accuracy against achieved compression, theoretical speedup and measured speedup (batch 64)."""
+    axes_x = {"compression_achieved": "achieved compression (total / nonzero parameters)",
+              "speedup": "theoretical speedup (dense / nonzero FLOPs)",
+              "measured_speedup_b64": "measured speedup at batch 64 (fastest form)"}
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5), sharey=True)
     for (method, weights), g in agg.groupby(["method", "weights"]):
         g = g.sort_values("compression")
         style = ("-" if weights == "A" else "--") + MARKERS[g.stage.iloc[0]]
-        for ax, x in zip(axes, ("compression", "speedup")):
+        for ax, x in zip(axes, axes_x):
             bars = [(g["top1"] - g["low"]) * 100, (g["high"] - g["top1"]) * 100]
-            ax.errorbar(g[x], g["top1"] * 100, yerr=bars, fmt=style, ms=3, capsize=2,
-                        label=f"{method} ({weights})")
-    for ax, label in zip(axes, ("compression (total / nonzero parameters)", "theoretical speedup (dense / "
-                                                                             "nonzero FLOPs)")):
+            ax.errorbar(g[x], g["top1"] * 100, yerr=bars, fmt=style if x != "measured_speedup_b64" else style[-1],
+                        ms=3, capsize=2, label=f"{method} ({weights})")  # measured: points, not a curve
+    for ax, label in zip(axes, axes_x.values()):
         ax.set_xscale("log", base=2)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
