@@ -14,8 +14,9 @@ SPEED = ["measured_speedup", "measured_speedup_b64", "dense_latency_ms", "dense_
 
 
 def with_patterns(frame: pd.DataFrame) -> pd.DataFrame:
-    """The results with each N:M case's pattern in its method's name (`nm_magnitude 2:4`): 2:4 and 4:8 keep the
-    same fraction, so they are two rows of a table at one compression (M / N), not one."""
+    """The results with each N:M or channel case's pattern in its method's name (`nm_magnitude 2:4`, `l1_filter
+    ch-x2`): 2:4 and 4:8 keep the same fraction, so they are two rows of a table at one compression (M / N), not
+    one."""
     if "pattern" not in frame:
         return frame
     pattern = frame.pattern.fillna("")

@@ -217,6 +217,16 @@ def ranking(agg: pd.DataFrame) -> list[str]:
     return list(wide.rank(axis=1, ascending=False).mean().sort_values().index)
 
 
+def emptied_layers(frame: pd.DataFrame) -> dict[tuple, list[str]]:
+    """Per case (method, pair, weights, compression, seed) that left a prunable layer without a weight, those layers
+    (the classifier is never pruned)."""
+    cols = [c for c in frame.columns if c.startswith("density:")]
+    if not cols:
+        return {}
+    return {(r.method, r.pair, r.weights, r.compression, r.seed): [c.split(":", 1)[1] for c in cols if r[c] == 0]
+            for _, r in frame[(frame[cols] == 0).any(axis=1)].iterrows()}
+
+
 def speed_claims(agg: pd.DataFrame) -> list[str]:
     """Where theoretical speedup (dense / nonzero FLOPs) and measured speedup disagree: settings whose measured
     speedup is under half the theoretical one, largest gap first, and the best measured speedup at each batch."""
@@ -276,11 +286,9 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
             "interleaved timings (see the introduction).", "", *speed_claims(agg)]
     out += ["", "### Seeds that disagree strongly", "", *seed_lines]
     out += ["", "### Layers emptied by pruning", ""]
-    cols = [c for c in frame.columns if c.startswith("density:")]
     emptied: dict[tuple, set[str]] = {}
-    for _, row in frame[(frame[cols] == 0).any(axis=1)].iterrows() if cols else []:
-        key = (row.method, row.pair, row.weights, row.compression)
-        emptied.setdefault(key, set()).update(c.split(":", 1)[1] for c in cols if row[c] == 0)
+    for (m, p, w, c, _), layers in emptied_layers(frame).items():
+        emptied.setdefault((m, p, w, c), set()).update(layers)
     out += [f"- {m} on {p} weights {w} at x{c:g}: {', '.join(sorted(layers))} (that layer passes on only biases)"
             for (m, p, w, c), layers in sorted(emptied.items())] or ["- none: every prunable layer kept a weight"]
     return out

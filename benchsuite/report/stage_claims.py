@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .cells import Cells
-from .findings import GLOBAL, judge, leader, listed
+from .findings import GLOBAL, emptied_layers, judge, leader, listed
 
 AT_INIT = ("snip", "grasp", "synflow")
 ITERATIVE = ("imp", "imp_lr")
@@ -75,13 +75,10 @@ def stage_claims(cells: Cells, agg: pd.DataFrame, frame: pd.DataFrame) -> list[s
 
 
 def _emptied(frame: pd.DataFrame) -> dict[str, list[str]]:
-    """Per method, the cases that left a prunable layer with no weight (the classifier is never pruned)."""
-    cols = [c for c in frame.columns if c.startswith("density:")]
+    """Per method, the cases that left a prunable layer with no weight."""
     out: dict[str, list[str]] = {}
-    for _, row in frame.iterrows():
-        empty = [c.split(":", 1)[1] for c in cols if row[c] == 0]
-        if empty:
-            out.setdefault(row.method, []).append(f"{row.pair} x{row.compression:g} s{row.seed}: {', '.join(empty)}")
+    for (m, p, _, c, seed), layers in emptied_layers(frame).items():
+        out.setdefault(m, []).append(f"{p} x{c:g} s{seed}: {', '.join(layers)}")
     return out
 
 
