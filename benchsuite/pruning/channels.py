@@ -139,8 +139,7 @@ def channel_groups(model: nn.Module, example: Tensor, prunable: list[str], ignor
     """The channel groups of the prunable layers (`prunable`: weight names) that can be removed faithfully, and the
     prunable weights left whole with the reason. `ignored`: modules never pruned (the classifier). Computed once
     per architecture and input shape."""
-    key = (type(model).__qualname__, tuple((n, tuple(p.shape)) for n, p in model.named_parameters()),
-           tuple(example.shape))
+    key = (type(model), tuple((n, tuple(p.shape)) for n, p in model.named_parameters()), tuple(example.shape))
     if key not in _CACHE:
         model = copy.deepcopy(model).eval().cpu()
         example = torch.randn(example.shape, generator=torch.Generator().manual_seed(0))

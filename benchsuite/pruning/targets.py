@@ -67,6 +67,12 @@ def nominal(compression: float | str) -> float:
     return float(compression)
 
 
+def _nm_counts(shapes, n: int, m: int) -> dict[str, int]:
+    """Weights an N:M target keeps in each layer ((name, shape) pairs): N of every M, or all where M does not divide
+    the input size."""
+    return {name: s.numel() * n // m if mask_math.groupable(s, m) else s.numel() for name, s in shapes}
+
+
 @dataclass(frozen=True)
 class Target:
     """Keep `keep` of the prunable weights (`shapes`: each prunable parameter's shape), as `kind` says; `pattern`
@@ -96,8 +102,7 @@ class Target:
     @classmethod
     def nm(cls, shapes: Mapping[str, torch.Size], n: int, m: int) -> Target:
         shapes = {name: torch.Size(s) for name, s in shapes.items()}
-        keep = sum(s.numel() * n // m if mask_math.groupable(s, m) else s.numel() for s in shapes.values())
-        return cls("nm", keep, tuple(shapes.items()), (n, m))
+        return cls("nm", sum(_nm_counts(shapes.items(), n, m).values()), tuple(shapes.items()), (n, m))
 
     @classmethod
     def channels(cls, kind: str, shapes: Mapping[str, torch.Size], groups: tuple, whole: Mapping[str, str],
@@ -122,8 +127,7 @@ class Target:
     def layer_keep(self) -> dict[str, int]:
         """Weights to keep in each layer: the same fraction everywhere, or N of every M where the layer groups."""
         if self.pattern:
-            n, m = self.pattern
-            return {name: s.numel() * n // m if mask_math.groupable(s, m) else s.numel() for name, s in self.shapes}
+            return _nm_counts(self.shapes, *self.pattern)
         return mask_math.layer_keep_counts(self.sizes, self.keep)
 
     @property

@@ -102,6 +102,7 @@ class Runner:
         val, test = evaluate(trained.model, data.val), evaluate(trained.model, data.test)
         size = summarize(trained.model, data.input_shape)
         small = self._compact(ctx, trained)
+        small_size = None if small is None else summarize(small, data.input_shape)
         speed = self._latency(case, trained, data.input_shape, small)
         checkpoint = self.checkpoint(case)
         dense_images = 0 if method.stage == "at_init" else checkpoint.info["train_images"]
@@ -126,8 +127,7 @@ class Runner:
             "layer_density": {row["layer"]: row["density"] for row in size["layers"]},
             "train_images": images, "train_epochs": None if images is None else images / len(data.train),
             "train_seconds": seconds, "latency": speed, **latency.columns(speed),
-            **{f"compact_{k}": None if small is None else summarize(small, data.input_shape)[k]
-               for k in ("params", "flops")},
+            **{f"compact_{k}": None if small_size is None else small_size[k] for k in ("params", "flops")},
         }
 
     def _compact(self, ctx: Context, trained: Trained) -> torch.nn.Module | None:
