@@ -1,11 +1,16 @@
 """Channel pruning: whole output channels, with everything that belongs to them, removed from the network."""
+import torch
+
 from benchsuite import register_method
 
 
 def _filter_l1(ctx, group):
     """Per channel, the L1 norm of its filters summed over the group's layers (several where a residual add joins
     them)."""
-    return sum(ctx.weights[layer].abs().flatten(1).sum(1) for layer in group.layers)
+    score = torch.zeros(group.size)
+    for layer, rows in group.rows.items():
+        score[list(rows.channel)] += ctx.weights[layer].abs().flatten(1).sum(1).cpu()[list(rows.index)]
+    return score
 
 
 @register_method("l1_filter", target="channel")
@@ -13,9 +18,9 @@ def l1_filter(ctx):
     """Keep the channels whose filters have the largest L1 norm, the same fraction of every channel group (Li et al.
     2017, "Pruning Filters for Efficient ConvNets": sum of |w| of each filter, smallest pruned, layer by layer).
     The paper prunes each layer by its own sensitivity-tuned ratio and, in its CIFAR ResNets, only the first layer of
-    each residual block; here every group keeps round(C / r) channels. On the CIFAR ResNets (zero-padded shortcuts)
-    the groups are the channels inside each block, as in the paper; where a residual add joins layers (e.g.
-    torchvision's ResNets), their filters' norms are summed."""
+    each residual block; here every group keeps round(C / r) channels, the residual ones included. Where a residual
+    add joins layers (torchvision's ResNets; the CIFAR ResNets, whose residual channels chain through the
+    zero-padded shortcuts from stage to stage), their filters' norms are summed."""
     return ctx.select_channels([_filter_l1(ctx, g) for g in ctx.target.groups])
 
 

@@ -43,25 +43,64 @@ def conv(cin, cout, k, hw, groups=1):
 
 
 @pytest.mark.parametrize("depth", [20, 56])
-def test_cifar_resnets_prune_the_channels_inside_blocks_and_name_the_residual_ones_they_keep(depth):
+def test_cifar_resnets_prune_residual_channels_through_their_zero_padded_shortcuts(depth):
     masks, small = pruned_and_compact(bs.get_model(f"resnet{depth}"), "l1_filter", "ch-x2", (3, 32, 32))
-    whole = dict(masks.target.whole)
     n = (depth - 2) // 6
-    assert len(masks.target.groups) == 3 * n  # conv1 of every block, with its BatchNorm and conv2's inputs
-    assert set(whole) == {"conv1.weight", *(f"blocks.{i}.conv2.weight" for i in range(3 * n))}
-    assert set(whole.values()) == {UNFAITHFUL}  # zero-padded shortcuts: torch-pruning maps them one to one
-    params, flops = 16 * 3 * 9 + 2 * 16, conv(3, 16, 3, 32)[1]  # the stem, then each block by hand
-    cin = 16
+    conv2 = [[f"blocks.{s * n + i}.conv2.weight" for i in range(n)] for s in range(3)]
+    spans = {frozenset(g.layers): g.size for g in masks.target.groups if len(g.layers) > 1 or "conv2" in g.layers[0]}
+    assert spans == {frozenset(["conv1.weight", *conv2[0], *conv2[1], *conv2[2]]): 16,  # a stage-1 channel, on
+                     frozenset([*conv2[1], *conv2[2]]): 16,  # the channels padded in stage 2, on into stage 3
+                     frozenset(conv2[2]): 32}  # those padded in stage 3
+    assert not masks.target.whole and len(masks.target.groups) == 3 * n + 3  # and the inside of every block
+    chain = next(g for g in masks.target.groups if "conv1.weight" in g.layers)
+    assert chain.rows[conv2[1][0]].index == tuple(range(8, 24)) and chain.rows[conv2[2][0]].index == tuple(range(24, 40))
+    params, flops = 8 * 3 * 9 + 2 * 8, conv(3, 8, 3, 32)[1]  # every width halved: the stem, then each block by hand
+    cin = 8
     for i in range(3 * n):
-        stage = i // n
-        c, hw = 16 << stage, 32 >> stage
-        inner = c // 2
-        p1, f1 = conv(cin, inner, 3, hw)
-        p2, f2 = conv(inner, c, 3, hw)
-        params, flops, cin = params + p1 + 2 * inner + p2 + 2 * c, flops + f1 + f2, c
-    params, flops = params + 64 * 10 + 10, flops + 2 * 64 * 10
+        c, hw = 8 << i // n, 32 >> i // n
+        p1, f1 = conv(cin, c, 3, hw)
+        p2, f2 = conv(c, c, 3, hw)
+        params, flops, cin = params + p1 + p2 + 4 * c, flops + f1 + f2, c
+    params, flops = params + 32 * 10 + 10, flops + 2 * 32 * 10
     size = bs.summarize(small, (3, 32, 32))
     assert (size["params"], size["flops"]) == (params, flops)
+    assert small.blocks[n].shortcut.out_channels == 16 and len(small.blocks[n].shortcut.out_index) == 8
+
+
+def test_any_channels_kept_in_a_cifar_resnet_compact_to_the_masked_function():
+    torch.manual_seed(0)
+    model, x = bs.get_model("resnet20"), torch.randn(2, 3, 32, 32)
+    for trial in range(4):
+        scores = torch.Generator().manual_seed(trial)
+        pick = dataclasses.replace(get_method("group_l1"), fn=lambda ctx: ctx.select_channels(
+            [torch.rand(g.size, generator=scores) for g in ctx.target.groups]))
+        masks = call_method(pick, Context(model, target_for(model, "channel_global", f"ch-x{2 + trial}", x),
+                                          (x, torch.zeros(2, dtype=torch.long)), torch.Generator()))
+        reference = copy.deepcopy(model).eval()
+        bs.apply_masks(reference, masks)
+        with torch.no_grad():
+            torch.testing.assert_close(bs.compact(model, masks).eval()(x), reference(x), rtol=1e-4, atol=1e-5)
+
+
+class PaddedBlock(nn.Module):
+    """A user's residual block whose shortcut zero-pads with F.pad, an operation torch-pruning maps one to one."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.inner = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 6, 3, padding=1)
+        self.conv, self.head = nn.Conv2d(6, 8, 3, padding=1), nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head((self.conv(self.inner(x).relu()) + nn.functional.pad(x, (0, 0, 0, 0, 2, 2))).mean((2, 3)))
+
+
+def test_a_shortcut_padded_with_f_pad_keeps_its_channels_and_says_how_to_write_it():
+    model, x = PaddedBlock(), torch.randn(2, 3, 8, 8)
+    target = target_for(model, "channel", "ch-x2", x)
+    assert dict(target.whole) == {"stem.weight": UNFAITHFUL, "conv.weight": UNFAITHFUL}
+    assert [g.layers for g in target.groups] == [("inner.weight",)]
+    assert "index map (`out_index`, `out_channels`" in UNFAITHFUL
 
 
 def test_residual_channels_are_pruned_together_in_a_torchvision_resnet():
@@ -137,7 +176,7 @@ def test_layers_joined_by_a_residual_add_must_keep_the_same_channels():
         m = masks["layer1.0.conv2.weight"]
         m[:] = m.flip(0)
 
-    with pytest.raises(MaskError, match="share their output channels .* keep different ones"):
+    with pytest.raises(MaskError, match="conv1.weight and layer1.0.conv2.weight share output channels .* keep different ones"):
         call_method(broken(swap), ctx)
 
 

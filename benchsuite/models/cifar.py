@@ -1,8 +1,23 @@
 """CIFAR models: the ResNets of He et al. (2016, section 4.2) and VGG-16 with BatchNorm for 32x32 inputs."""
 from __future__ import annotations
 
-import torch.nn.functional as F
+import torch
 from torch import Tensor, nn
+
+
+class ChannelPad(nn.Module):
+    """He et al.'s option-A shortcut: the input subsampled by `stride`, input channel i placed at output channel
+    `out_index[i]` of `out_channels`, zeros elsewhere (the padding split equally on both sides). An index map, so that
+    channel pruning can remove channels on either side of it (see `benchsuite.pruning.channels`)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride, self.out_channels = stride, cout
+        self.register_buffer("out_index", torch.arange(cin) + (cout - cin) // 2, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return x.new_zeros(x.shape[0], self.out_channels, *x.shape[2:]).index_copy(1, self.out_index, x)
 
 
 class BasicBlock(nn.Module):
@@ -15,14 +30,11 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.stride, self.extra = stride, cout - cin
+        self.shortcut = ChannelPad(cin, cout, stride) if stride != 1 or cin != cout else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn2(self.conv2(self.bn1(self.conv1(x)).relu()))
-        shortcut = x[:, :, :: self.stride, :: self.stride]
-        if self.extra:
-            shortcut = F.pad(shortcut, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
-        return (out + shortcut).relu()
+        return (out + self.shortcut(x)).relu()
 
 
 class CifarResNet(nn.Module):

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from . import masks as mask_math
+from .channels import row_masks
 
 KINDS = {
     "global": "exactly `keep` weights kept over all prunable layers together",
@@ -157,11 +158,7 @@ class Target:
             for s in flat:
                 s[int(s.argmax())] = float("inf")  # every group keeps a channel
             kept = list(mask_math.select_global(dict(enumerate(flat)), self.keep).values())
-        out = {name: torch.ones(shape, dtype=torch.bool) for name, shape in self.shapes}
-        for g, k in zip(self.groups, kept):
-            for layer in g.layers:
-                out[layer] = k.view(-1, *[1] * (len(out[layer].shape) - 1)).expand(out[layer].shape).clone()
-        return out
+        return row_masks(self.groups, kept, dict(self.shapes))
 
     def select(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Keep the highest scores as the target asks: over all layers, layer by layer, or group by group."""
@@ -193,19 +190,21 @@ class Target:
                                           f"be removed ({reason}); keep it whole")
         kept = []
         for g in self.groups:
-            rows = None
             for layer in g.layers:
                 m = masks[layer].reshape(masks[layer].shape[0], -1)
                 partial = (m.any(1) & ~m.all(1)).nonzero()
                 if len(partial):
                     raise mask_math.MaskError(f"method {method!r}: mask for {layer} keeps part of output channel "
                                               f"{int(partial[0])}; a channel target keeps or prunes whole channels")
-                if rows is not None and not torch.equal(rows, m.all(1)):
-                    raise mask_math.MaskError(f"method {method!r}: {g.layers[0]} and {layer} share their output "
-                                              f"channels (a residual add joins them), but their masks keep different "
-                                              f"ones")
-                rows = m.all(1)
-            kept.append(int(rows.sum()))
+            first = g.kept(masks)
+            for layer, rows in g.rows.items():
+                here = torch.zeros_like(first)
+                here[list(rows.channel)] = masks[layer].reshape(masks[layer].shape[0], -1).all(1).cpu()[list(rows.index)]
+                if not torch.equal(first, here):
+                    raise mask_math.MaskError(f"method {method!r}: {g.layers[0]} and {layer} share output channels "
+                                              f"(a residual add or an index map joins them), but their masks keep "
+                                              f"different ones")
+            kept.append(int(first.sum()))
         if self.kind == "channel":
             for g, k, want in zip(self.groups, kept, self.group_keep):
                 if k != want:
