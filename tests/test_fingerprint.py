@@ -44,6 +44,20 @@ def test_editing_code_that_decides_no_number_changes_no_hash(package, path):
     assert hashes() == before
 
 
+def test_a_module_the_runner_never_imports_changes_no_hash_until_it_is_imported(package):
+    before = hashes()
+    for folder in ("models", "data", "pruning", "run"):
+        (package / folder / "another_pair.py").write_text("X = 1\n")
+    assert hashes() == before
+    runner = package / "run" / "runner.py"
+    runner.write_text(runner.read_text().replace("from __future__ import annotations\n",
+                                                 "from __future__ import annotations\n\nfrom ..pruning import another_pair\n"))
+    imported = hashes()
+    assert imported[0] != before[0] and imported[1] == before[1]
+    edit(package / "pruning" / "another_pair.py")
+    assert hashes()[0] != imported[0]
+
+
 @pytest.mark.parametrize("path", ["pruning/masks.py", "pruning/masking.py", "run/runner.py", "run/metrics.py"])
 def test_editing_the_harness_changes_the_case_hash_but_not_the_dense_model(package, path):
     case, dense = hashes()

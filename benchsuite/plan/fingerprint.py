@@ -1,32 +1,62 @@
 """Fingerprints of source code, so that a stored result can never go stale: a case's hash covers the harness code
-that decides its numbers and its method's module; a dense model's name covers the code that trains it. Editing
-either recomputes what it affects, and nothing else: the report, the plugin, the store and the docs are not in
-any fingerprint."""
+that decides its numbers and its method's module; a dense model's name covers the code that trains it. Each is the
+code its entry module imports, followed through the package's deciding folders (models, data, pruning, run), so
+editing that code recomputes what it affects, and nothing else does: the report, the plugin, the store, the docs
+and modules the entry never imports (another kind of pair's) are in no fingerprint."""
 from __future__ import annotations
 
+import ast
 import hashlib
 from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the benchsuite package folder
-TRAINING = ("models", "data", "run/train.py", "run/weights.py", "pruning/probes.py")  # what makes a dense model
-HARNESS = ("models", "data", "pruning", "run")  # what makes a case's result from a dense model
+DECIDING = ("models", "data", "pruning", "run")  # folders whose code can decide a number
+TRAINING = ("run/weights.py",)  # what makes a dense model: the weights store and what it imports
+HARNESS = ("run/runner.py",)  # what makes a case's result from a dense model
 NOT_DECIDING = ("run/store.py",)  # where results are kept, not what they are
 
 
+def _imports(path: Path) -> set[Path]:
+    """The package's files that `path` imports (anywhere in it, lazy imports included), with their packages'
+    `__init__.py`."""
+    package = path.parent.relative_to(PACKAGE.parent).parts
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            base += node.module.split(".") if node.module else []
+            names = [base] + [base + [alias.name] for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name[:1] != [PACKAGE.name]:
+                continue
+            for i in range(2, len(name) + 1):
+                stem = PACKAGE.parent.joinpath(*name[:i])
+                found |= {f for f in (stem.with_suffix(".py"), stem / "__init__.py") if f.is_file()}
+    return found
+
+
 @cache
-def code_fingerprint(parts: tuple[str, ...]) -> str:
-    """sha256 (12 hex digits) over the Python files of `parts` (folders or files of the package), by relative
-    path; computed once per process."""
-    root, files = PACKAGE, set()
-    for part in parts:
-        path = root / part
-        files.update(path.rglob("*.py") if path.is_dir() else [path])
+def code_fingerprint(roots: tuple[str, ...]) -> str:
+    """sha256 (12 hex digits) over the files of the package that `roots` import, directly or not, within the
+    deciding folders, by relative path; computed once per process."""
+    def deciding(f: Path) -> bool:
+        rel = f.relative_to(PACKAGE).as_posix()
+        return rel.split("/")[0] in DECIDING and rel not in NOT_DECIDING
+
+    todo, files = [PACKAGE / r for r in roots], set()
+    while todo:
+        f = todo.pop()
+        if f not in files:
+            files.add(f)
+            todo += [g for g in _imports(f) if deciding(g)]
     h = hashlib.sha256()
     for f in sorted(files):
-        rel = f.relative_to(root).as_posix()
-        if rel not in NOT_DECIDING:
-            h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+        h.update(f.relative_to(PACKAGE).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
 
