@@ -31,6 +31,13 @@ def test_linear_weights_get_their_input_features_norm():
     assert torch.allclose(norms, x.norm(dim=0).expand(2, 3))
 
 
+def test_a_linear_layer_on_sequences_gets_the_norm_of_its_features_over_batch_and_positions():
+    lin = nn.Linear(3, 2)
+    x = torch.randn(4, 5, 3)  # (batch, positions, features), as in a transformer
+    norms = input_norms(nn.Sequential(lin), {"0": lin}, (x, torch.zeros(4).long()))["0"]
+    assert torch.allclose(norms, x.reshape(-1, 3).norm(dim=0).expand(2, 3))
+
+
 def test_batchnorm_statistics_and_modes_are_untouched():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -16,7 +16,7 @@ from benchsuite.plan.pairs import PAIRS, Recipe, get_pair, sgd
 from benchsuite.plan.sweeps import SWEEPS, select
 from benchsuite.pruning.context import target_for
 from benchsuite.pruning.masks import MaskError
-from benchsuite.pruning.targets import Target
+from benchsuite.pruning.targets import Target, fits, label, nominal
 from benchsuite.run import latency
 from benchsuite.run.runner import Runner
 
@@ -103,7 +103,9 @@ def test_a_layer_whose_inputs_do_not_split_into_groups_stays_dense_and_is_named(
 @pytest.mark.parametrize(("method", "compression", "message"), [
     ("nm_magnitude", 8, "needs compression written 'N:M' with 0 < N < M"),
     ("nm_magnitude", "4:2", "needs compression written 'N:M' with 0 < N < M"),
-    ("global_magnitude", "2:4", "is a pattern, and a method with a 'global' target needs a number"),
+    ("global_magnitude", "2:4", "'2:4' does not fit a method with a 'global' target: .* takes a number"),
+    ("global_magnitude", "50%", "'50%' does not fit a method with a 'global' target"),
+    ("layer_magnitude", "150%", "sparsity target is written 'S%' with 0 <= S < 100"),
 ])
 def test_a_compression_of_the_wrong_kind_is_a_clear_error_naming_the_method(method, compression, message):
     x = torch.randn(4, 1, 28, 28)
@@ -214,3 +216,20 @@ def test_the_speedup_is_the_median_of_interleaved_ratios_of_the_fastest_form(mon
     assert record["1"]["speedup"][1] == 2.0  # rounds 1 and 2 are 2.0 and 2.0: a slow round of both cancels
     assert latency.columns(record)["measured_speedup"] == 2.0
     assert latency.columns(record)["dense_latency_ms_b64"] == 2.0
+
+
+def test_a_sparsity_prunes_int_s_n_of_every_layer_or_of_every_row_exactly():
+    shapes = {"a.weight": torch.Size([6, 10]), "b.weight": torch.Size([4, 3, 3, 3])}
+    layer, row = Target.sparse("layer", shapes, 0.6), Target.sparse("row", shapes, 0.6)
+    assert layer.layer_keep == {"a.weight": 60 - 36, "b.weight": 108 - 64}  # int(0.6 * 108) = 64
+    assert row.row_keep == {"a.weight": 4, "b.weight": 27 - 16} and row.layer_keep == {"a.weight": 24, "b.weight": 44}
+    scores = {"a.weight": torch.arange(60.).view(6, 10) % 7, "b.weight": torch.zeros(4, 3, 3, 3)}
+    masks = row.select(scores)
+    assert all(int(m.sum()) == 4 for m in masks["a.weight"])
+    assert masks["b.weight"].flatten(1)[:, :11].all() and not masks["b.weight"].flatten(1)[:, 11:].any()  # ties: earlier
+    assert row.validate(masks, "mine") and layer.validate(layer.select(scores), "mine")
+    moved = {k: v.clone() for k, v in masks.items()}
+    moved["a.weight"][2], moved["a.weight"][3] = torch.arange(10) < 5, torch.arange(10) < 3  # the layer's count holds
+    with pytest.raises(MaskError, match=r"'mine': mask for a.weight keeps 5 weights in output row 2 \(2 of 6 rows"):
+        row.validate(moved, "mine")
+    assert label("50%") == "50%" and nominal("75%") == 4 and fits("row", "50%") and not fits("row", 8)

@@ -15,7 +15,7 @@ from .methods import Method, get_method
 from .probes import gradients, input_norms
 from .channels import channel_groups, expand
 from .channels import compact as compact_channels
-from .targets import CHANNEL, Target, parse_channels, parse_pattern
+from .targets import CHANNEL, Target, parse_channels, parse_pattern, parse_sparsity
 
 
 class Masks(dict):
@@ -67,10 +67,13 @@ def target_for(model: nn.Module, kind: str, compression: float | str, example: T
         ignored = sorted(layers - set(prunable(model)))
         groups, whole = channel_groups(model, example[:1], list(shapes), ignored)
         return Target.channels(kind, shapes, groups, whole, ratio)
-    if isinstance(compression, str):
-        raise ValueError(f"compression {compression!r} is a pattern, and a method with a {kind!r} target needs a "
-                         f"number (total / nonzero parameters, e.g. 8); N:M patterns are for methods registered "
-                         f"with target='nm', e.g. nm_magnitude")
+    if isinstance(compression, str) and compression.endswith("%") and kind in ("layer", "row"):
+        return Target.sparse(kind, shapes, parse_sparsity(compression))
+    if isinstance(compression, str) or kind == "row":
+        raise ValueError(f"compression {compression!r} does not fit a method with a {kind!r} target: a 'global' or "
+                         f"'layer' target takes a number (total / nonzero parameters, e.g. 8), a 'layer' or 'row' "
+                         f"target a sparsity of every layer ('50%'), an 'nm' target a pattern ('2:4'), a channel "
+                         f"target a channel ratio ('ch-x2')")
     total = sum(p.numel() for p in model.parameters())
     return Target.of(kind, shapes, mask_math.keep_count(total, sum(s.numel() for s in shapes.values()), compression))
 

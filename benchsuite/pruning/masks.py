@@ -64,6 +64,30 @@ def select_layerwise(scores: Mapping[str, Tensor], counts: Mapping[str, int]) ->
     return {name: _top(s, counts[name], name).view(s.shape) for name, s in scores.items()}
 
 
+def select_rows(scores: Mapping[str, Tensor], counts: Mapping[str, int]) -> dict[str, Tensor]:
+    """Keep the counts[name] highest scores in every output row (dim 0) of each layer (ties: the earlier weight)."""
+    out = {}
+    for name, s in scores.items():
+        rows = s.detach().reshape(s.shape[0], -1).float()
+        if torch.isnan(rows).any():
+            raise MaskError(f"scores for {name} contain NaN; a method must give every weight a comparable score")
+        order = torch.argsort(rows, dim=1, descending=True, stable=True)[:, :counts[name]]
+        out[name] = torch.zeros_like(rows, dtype=torch.bool).scatter_(1, order, True).view(s.shape)
+    return out
+
+
+def validate_rows(masks: Mapping[str, Tensor], counts: Mapping[str, int], method: str) -> None:
+    """Every output row of each layer keeps exactly counts[name]; the error names the layer and the first bad row."""
+    for name, mask in masks.items():
+        kept = mask.reshape(mask.shape[0], -1).sum(1)
+        bad = (kept != counts[name]).nonzero()
+        if len(bad):
+            row = int(bad[0])
+            raise MaskError(f"method {method!r}: mask for {name} keeps {int(kept[row])} weights in output row {row} "
+                            f"({len(bad):,} of {len(kept):,} rows are wrong); the target keeps exactly "
+                            f"{counts[name]} in every row")
+
+
 def groupable(shape: torch.Size, m: int) -> bool:
     """Whether a weight of this shape splits into groups of M along its input dimension."""
     return len(shape) >= 2 and shape[1] % m == 0

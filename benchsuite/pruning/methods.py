@@ -18,6 +18,8 @@ STAGES = {
     "after_training": "prunes the trained dense model once; the pair's fine-tuning follows",
     "at_init": "prunes the initialised model once; training from scratch with the pair's dense recipe follows",
     "during_training": "called by the harness at the prune events of its schedule while the harness trains",
+    "post_training": "prunes a trained model once, block by block, from a small calibration set and without any "
+                     "training (the language-model protocol of Wanda and SparseGPT)",
 }
 
 

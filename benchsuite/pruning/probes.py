@@ -31,14 +31,16 @@ def gradients(model: nn.Module, params: Mapping[str, Tensor], batch: tuple[Tenso
 
 
 def input_norms(model: nn.Module, modules: Mapping[str, nn.Module], batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-    """L2 norm of each input feature (Linear) or input channel (Conv2d) over the batch and positions,
-    broadcast to the shape of the module's weight, so that |w| * norm scores every weight."""
+    """L2 norm of each input feature (Linear: the last dimension, whatever comes before it, e.g. sequence
+    positions) or input channel (Conv2d) over the batch and positions, broadcast to the shape of the module's weight,
+    so that |w| * norm scores every weight."""
     seen: dict[str, Tensor] = {}
 
     def keep(name: str):
         def hook(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
             x = inputs[0].detach()
-            dims = [d for d in range(x.dim()) if d != 1]
+            feature = x.dim() - 1 if isinstance(module, nn.Linear) else 1
+            dims = [d for d in range(x.dim()) if d != feature]
             seen[name] = x.pow(2).sum(dims).sqrt()
 
         return hook

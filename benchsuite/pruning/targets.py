@@ -1,6 +1,6 @@
 """Targets: the exact count a method's masks must hit. A method declares the kind of target it meets; a case's
-compression (a ratio, or an N:M pattern such as "2:4") or a prune event's count fixes the numbers. A target owns
-its keep counts, its validation and its label."""
+compression (a ratio, an N:M pattern such as "2:4", a channel ratio "ch-x2", or a sparsity "50%") or a prune event's
+count fixes the numbers. A target owns its keep counts, its validation and its label."""
 from __future__ import annotations
 
 import re
@@ -16,7 +16,10 @@ from .channels import row_masks
 
 KINDS = {
     "global": "exactly `keep` weights kept over all prunable layers together",
-    "layer": "the same fraction in every layer: exactly round(fraction * n) weights of each layer of n",
+    "layer": "the same fraction in every layer: exactly round(fraction * n) weights of each layer of n (for a "
+             "sparsity s, `50%`: n - int(s * n), as Wanda's magnitude baseline prunes)",
+    "row": "the same sparsity s (`50%`) in every output row: exactly k - int(s * k) of the k weights of each row "
+           "kept (Wanda's comparison group)",
     "nm": "exactly N of every M consecutive weights along the input dimension (at each kernel position of a "
           "convolution); a layer whose input size is not a multiple of M stays dense",
     "channel": "whole output channels: exactly round(C / r) of the C channels of every channel group kept, r the "
@@ -45,27 +48,50 @@ def parse_channels(compression: object) -> float:
     return float(match[1])
 
 
+def parse_sparsity(compression: object) -> float:
+    """The sparsity s of a target written `S%` (prune S percent of every prunable layer, or of every row); a clear
+    error otherwise."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)%", compression) if isinstance(compression, str) else None
+    if not match or not 0 <= float(match[1]) < 100:
+        raise ValueError(f"a sparsity target is written 'S%' with 0 <= S < 100 (the percentage of every prunable "
+                         f"layer's weights pruned), e.g. '50%'; got {compression!r}")
+    return float(match[1]) / 100
+
+
 def fits(kind: str, compression: float | str) -> bool:
-    """Whether a target of `kind` takes `compression`: a ratio, an N:M pattern, or a channel ratio `ch-xR`."""
+    """Whether a target of `kind` takes `compression`: a ratio, an N:M pattern, a channel ratio `ch-xR`, or a sparsity
+    `S%`."""
     if not isinstance(compression, str):
-        return kind not in ("nm", *CHANNEL)
+        return kind not in ("nm", "row", *CHANNEL)
+    if compression.endswith("%"):
+        return kind in ("layer", "row")
     return kind in CHANNEL if compression.startswith("ch-") else kind == "nm"
 
 
 def label(compression: float | str) -> str:
-    """A compression as case ids write it: `x8`, `2:4`."""
+    """A compression as case ids write it: `x8`, `2:4`, `ch-x2`, `50%`."""
     return compression if isinstance(compression, str) else f"x{compression:g}"
 
 
 def nominal(compression: float | str) -> float:
-    """The ratio a compression stands for: itself, M / N for an N:M pattern (before any layer left dense), or the
-    channel ratio R of `ch-xR` (the weights' ratio is larger: a layer loses inputs as well as outputs)."""
+    """The ratio a compression stands for: itself, M / N for an N:M pattern (before any layer left dense), the
+    channel ratio R of `ch-xR` (the weights' ratio is larger: a layer loses inputs as well as outputs), or 1 / (1 - s)
+    for a sparsity (of the prunable weights)."""
     if isinstance(compression, str) and compression.startswith("ch-"):
         return parse_channels(compression)
+    if isinstance(compression, str) and compression.endswith("%"):
+        return 1 / (1 - parse_sparsity(compression))
     if isinstance(compression, str):
         n, m = parse_pattern(compression)
         return m / n
     return float(compression)
+
+
+def _sparse_counts(kind: str, shapes: Mapping[str, torch.Size], sparsity: float) -> dict[str, int]:
+    """Weights a sparsity target keeps in each layer: n - int(s * n) of its n, or that of each of its rows."""
+    if kind == "row":
+        return {name: s[0] * (s[1:].numel() - int(sparsity * s[1:].numel())) for name, s in shapes.items()}
+    return {name: s.numel() - int(sparsity * s.numel()) for name, s in shapes.items()}
 
 
 def _nm_counts(shapes, n: int, m: int) -> dict[str, int]:
@@ -78,7 +104,8 @@ def _nm_counts(shapes, n: int, m: int) -> dict[str, int]:
 class Target:
     """Keep `keep` of the prunable weights (`shapes`: each prunable parameter's shape), as `kind` says; `pattern`
     is (N, M) for an N:M target. A channel target keeps `keep` channels (in all, or summed over its groups) of its
-    `groups` (`channels.Group`); `whole` names the prunable weights outside every group, with the reason."""
+    `groups` (`channels.Group`); `whole` names the prunable weights outside every group, with the reason. A sparsity
+    target (`sparsity` s) prunes int(s * n) of each layer of n, or int(s * k) of each row of k."""
 
     kind: str
     keep: int
@@ -87,12 +114,15 @@ class Target:
     groups: tuple = ()
     whole: tuple[tuple[str, str], ...] = ()
     ratio: float | None = None
+    sparsity: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown target {self.kind!r}; a method's target is one of {', '.join(KINDS)}")
         if (self.kind == "nm") != (self.pattern is not None):
             raise ValueError("an N:M target, and only one, has a pattern (N, M)")
+        if self.kind == "row" and self.sparsity is None:
+            raise ValueError("a row target is fixed by a sparsity: use Target.sparse")
 
     @classmethod
     def of(cls, kind: str, shapes: Mapping[str, torch.Size], keep: int) -> Target:
@@ -104,6 +134,12 @@ class Target:
     def nm(cls, shapes: Mapping[str, torch.Size], n: int, m: int) -> Target:
         shapes = {name: torch.Size(s) for name, s in shapes.items()}
         return cls("nm", sum(_nm_counts(shapes.items(), n, m).values()), tuple(shapes.items()), (n, m))
+
+    @classmethod
+    def sparse(cls, kind: str, shapes: Mapping[str, torch.Size], sparsity: float) -> Target:
+        shapes = {name: torch.Size(s) for name, s in shapes.items()}
+        counts = _sparse_counts(kind, shapes, sparsity)
+        return cls(kind, sum(counts.values()), tuple(shapes.items()), sparsity=sparsity)
 
     @classmethod
     def channels(cls, kind: str, shapes: Mapping[str, torch.Size], groups: tuple, whole: Mapping[str, str],
@@ -129,7 +165,14 @@ class Target:
         """Weights to keep in each layer: the same fraction everywhere, or N of every M where the layer groups."""
         if self.pattern:
             return _nm_counts(self.shapes, *self.pattern)
+        if self.sparsity is not None:
+            return _sparse_counts(self.kind, dict(self.shapes), self.sparsity)
         return mask_math.layer_keep_counts(self.sizes, self.keep)
+
+    @cached_property
+    def row_keep(self) -> dict[str, int]:
+        """Weights to keep in every output row of each layer, for a row target."""
+        return {name: s[1:].numel() - int(self.sparsity * s[1:].numel()) for name, s in self.shapes}
 
     @property
     def dense_layers(self) -> list[str]:
@@ -168,6 +211,8 @@ class Target:
             return mask_math.select_global(scores, self.keep)
         if self.pattern:
             return mask_math.select_nm(scores, *self.pattern)
+        if self.kind == "row":
+            return mask_math.select_rows(scores, self.row_keep)
         return mask_math.select_layerwise(scores, self.layer_keep)
 
     def validate(self, masks: object, method: str) -> dict[str, Tensor]:
@@ -180,6 +225,8 @@ class Target:
         checked = mask_math.validate(masks, dict(self.shapes), self.expected, method)
         if self.pattern:
             mask_math.validate_groups(checked, *self.pattern, method)
+        if self.kind == "row":
+            mask_math.validate_rows(checked, self.row_keep, method)
         return checked
 
     def _validate_channels(self, masks: Mapping[str, Tensor], method: str) -> None:
