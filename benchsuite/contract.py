@@ -72,7 +72,7 @@ def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tu
     schedule, kwargs = method.bind({})
     if isinstance(schedule, Gradual):
         schedule = dataclasses.replace(schedule, frequency=1)  # an event every step of the 8-step run
-    target = target_for(model, method.target, COMPRESSION[method.target], batch[0])
+    target = target_for(model, method.kinds[0], COMPRESSION[method.kinds[0]], batch[0])
     args = (model, recorder.wrapped, kwargs, schedule, target, batch, images(64, 2), images(32, 3), TINY, 0)
     if isinstance(schedule, Gradual):
         trained = train_during(*args)
@@ -116,7 +116,7 @@ class TestContract:
         if method.stage == "during_training":
             masks = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[1]
         else:
-            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target], batch[0]), batch,
+            ctx = Context(model, target_for(model, method.kinds[0], COMPRESSION[method.kinds[0]], batch[0]), batch,
                           torch.Generator().manual_seed(0))
             masks = dict(call_method(method, ctx))
         FINAL[key] = {k: v.clone() for k, v in masks.items()}
@@ -128,12 +128,12 @@ class TestContract:
             events = run_during_training(method, copy.deepcopy(model), batch, tmp_path)[0].events
         else:
             recorder = Recorder(method)
-            ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target], batch[0]), batch,
+            ctx = Context(model, target_for(model, method.kinds[0], COMPRESSION[method.kinds[0]], batch[0]), batch,
                           torch.Generator())
             call_method(recorder.wrapped, ctx)
             events = recorder.events
         assert events, f"method {method.name!r} was never called"
-        final = target_for(model, method.target, COMPRESSION[method.target], batch[0])
+        final = target_for(model, method.kinds[0], COMPRESSION[method.kinds[0]], batch[0])
         assert events[-1][0] == final
         params = dict(model.named_parameters())
         nested = method.schedule is not None and method.schedule.nested
@@ -165,7 +165,7 @@ class TestContract:
         before = {k: v.clone() for k, v in model.state_dict().items()}
         modes = [m.training for m in model.modules()]
         masks = {f"{n}.weight": torch.ones_like(m.weight, dtype=torch.bool) for n, m in prunable(model).items()}
-        ctx = Context(model, target_for(model, method.target, COMPRESSION[method.target], batch[0]), batch,
+        ctx = Context(model, target_for(model, method.kinds[0], COMPRESSION[method.kinds[0]], batch[0]), batch,
                       torch.Generator().manual_seed(0),
                       masks if method.stage == "during_training" else None)
         method.fn(ctx, **method.bind({})[1])  # called directly: nothing between the method and the model

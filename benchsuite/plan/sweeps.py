@@ -6,7 +6,6 @@ from itertools import product
 from typing import Any
 
 from ..pruning.methods import get_method, list_methods
-from ..pruning.targets import fits
 from ..registry import Registry
 from .cases import Case
 from .pairs import PAIRS, WeightsFile
@@ -50,7 +49,7 @@ class Sweep:
                             continue
                         m.bind(setting)  # fail early on a bad value
                         for c, s in product(b.compressions, b.seeds):
-                            if fits(m.target, c):
+                            if m.fits(c):
                                 seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())))] = None
         return list(seen)
 

@@ -200,7 +200,7 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
                          f"{method}) or with benchsuite.run.stages.train_during")
     _, kwargs = m.bind(hyperparameters)
     try:
-        target = target_for(model, m.target, compression, batch[0])
+        target = target_for(model, m.kind_for(compression), compression, batch[0])
     except ValueError as e:
         raise ValueError(f"method {method!r}: {e}") from None
     generator = torch.Generator(device=batch[0].device).manual_seed(seed)

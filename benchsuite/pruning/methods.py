@@ -12,7 +12,7 @@ from typing import Any
 from ..plan.fingerprint import file_fingerprint
 from ..registry import Registry, discover
 from .schedules import Gradual, Levels
-from .targets import KINDS
+from .targets import KINDS, fits
 
 STAGES = {
     "after_training": "prunes the trained dense model once; the pair's fine-tuning follows",
@@ -26,11 +26,12 @@ STAGES = {
 @dataclass(frozen=True)
 class Method:
     """A registered pruning method: `fn(ctx, **hyperparameters)` returns masks. `stage` says when it acts,
-    `target` which exact count its masks hit, `schedule` (during training only) when it is called."""
+    `target` which exact count its masks hit (a kind, or several: the case's compression picks the one it fits),
+    `schedule` (during training only) when it is called."""
 
     name: str
     fn: Callable[..., Any]
-    target: str = "global"
+    target: str | tuple[str, ...] = "global"
     stage: str = "after_training"
     schedule: Gradual | Levels | None = None
     depends: tuple[Any, ...] = ()
@@ -40,6 +41,21 @@ class Method:
         """Fingerprint of the method's whole module and of the modules it declares in `depends`: editing any of
         them changes it, and the method's results are recomputed."""
         return file_fingerprint(tuple(inspect.getsourcefile(obj) for obj in (self.fn, *self.depends)))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The target kinds it meets, the first one its default."""
+        return (self.target,) if isinstance(self.target, str) else tuple(self.target)
+
+    def fits(self, compression: float | str) -> bool:
+        return any(fits(kind, compression) for kind in self.kinds)
+
+    def kind_for(self, compression: float | str) -> str:
+        """The target kind that takes `compression`; a clear error if none does."""
+        for kind in self.kinds:
+            if fits(kind, compression):
+                return kind
+        return self.kinds[0]  # its target explains what it takes
 
     @property
     def needs_recipe(self) -> bool:
@@ -72,19 +88,21 @@ METHODS: Registry[Method] = Registry("method")
 _discovered = False
 
 
-def register_method(name: str, target: str = "global", stage: str = "after_training",
+def register_method(name: str, target: str | tuple[str, ...] = "global", stage: str = "after_training",
                     schedule: Gradual | Levels | None = None, depends: tuple[Any, ...] = ()) -> Callable:
     """Decorator that registers `fn(ctx, *, hyperparameter=default, ...)` under `name`. It returns masks, or
     `(masks, new_weights)`, or `ctx.rewind(masks)` (during training). `depends` lists modules (or functions) outside
     the method's own module whose code decides its masks; benchsuite's own code is always covered."""
-    if target not in KINDS:
-        raise ValueError(f"method {name!r}: target must be one of {', '.join(KINDS)}, got {target!r}")
+    kinds = (target,) if isinstance(target, str) else tuple(target)
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"method {name!r}: target must be one of {', '.join(KINDS)} (or a tuple of them), got "
+                         f"{target!r}")
     if stage not in STAGES:
         raise ValueError(f"method {name!r}: stage must be one of {', '.join(STAGES)}, got {stage!r}")
     if (stage == "during_training") != (schedule is not None):
         raise ValueError(f"method {name!r}: a method acting during training declares a schedule (Gradual or "
                          f"Levels), and only such a method does")
-    if target in ("nm", "channel", "channel_global") and schedule is not None:
+    if {"nm", "channel", "channel_global"} & set(kinds) and schedule is not None:
         raise ValueError(f"method {name!r}: an N:M or channel target is reached in one step; a method with target "
                          f"{target!r} acts after training or at initialisation")
 

@@ -81,7 +81,7 @@ class Runner:
         batch = data.train.sample(pair.prune_batch, generator)
         model = copy.deepcopy(self._model(case, "init" if method.stage == "at_init" else "dense"))
         masks = all_kept(model) if method.stage == "during_training" else None
-        target = target_for(model, method.target, case.compression, batch[0])
+        target = target_for(model, method.kind_for(case.compression), case.compression, batch[0])
         return Context(model, target, batch, generator, masks)
 
     def prune(self, case: Case, ctx: Context) -> Masks:
@@ -112,7 +112,7 @@ class Runner:
             "hash": case.hash, "schema": SCHEMA_VERSION, "suite_version": __version__,
             "method_version": case.spec["method_version"], "torch": str(torch.__version__),
             "pair": case.pair, "weights": case.weights, "method": case.method, "stage": method.stage,
-            "target": method.target, "hyperparameters": case.hyperparameters,
+            "target": method.kind_for(case.compression), "hyperparameters": case.hyperparameters,
             "compression": nominal(case.compression),
             "pattern": case.compression if isinstance(case.compression, str) else "",
             "dense_layers": ctx.target.dense_layers, "seed": case.seed, "weights_sha256": checkpoint.sha256,

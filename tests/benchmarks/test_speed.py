@@ -28,8 +28,8 @@ def test_pruning_step(benchmark, benchsuite_method, arch):
     torch.manual_seed(0)
     model, data, method = bs.get_model(arch), batch(), get_method(benchsuite_method)
     masks = all_kept(model) if method.stage == "during_training" else None
-    compression = {"nm": "1:8", "channel": "ch-x2", "channel_global": "ch-x2"}.get(method.target, 8)
-    target = target_for(model, method.target, compression, data[0])
+    compression = {"nm": "1:8", "channel": "ch-x2", "channel_global": "ch-x2"}.get(method.kinds[0], 8)
+    target = target_for(model, method.kinds[0], compression, data[0])
 
     def fresh():
         return (method, Context(model, target, data, torch.Generator().manual_seed(0), masks)), {}
