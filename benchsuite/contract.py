@@ -85,7 +85,10 @@ def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tu
 class TestContract:
     """Exact counts at every prune event, boolean masks with the right keys and shapes, nesting, the model
     untouched, determinism, no gradient to a masked weight, and masked weights still zero in any training loop.
-    `benchsuite_method` runs over the registered methods."""
+    `benchsuite_method` runs over the registered methods of these stages (`TestPostTrainingContract` checks the
+    others)."""
+
+    benchsuite_stages = ("after_training", "at_init", "during_training")
 
     @pytest.fixture(params=["lenet5", "small_bn"])
     def model(self, request):

@@ -138,12 +138,15 @@ class Benchsuite:
 
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
         if "benchsuite_method" in metafunc.fixturenames:
-            from .pruning.methods import list_methods
+            from .pruning.methods import get_method, list_methods
 
             try:
                 methods = list_methods(self.option("methods", "*"))
             except KeyError as e:
                 raise pytest.UsageError(str(e).strip('"')) from None
+            stages = getattr(metafunc.cls, "benchsuite_stages", None)  # a contract class names the stages it checks
+            if stages is not None:
+                methods = [m for m in methods if get_method(m).stage in stages]
             metafunc.parametrize("benchsuite_method", methods)
         if "benchsuite_case" in metafunc.fixturenames:
             metafunc.parametrize("benchsuite_case", [pytest.param(c, id=c.id, marks=self._marks(c))

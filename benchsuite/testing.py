@@ -2,6 +2,7 @@
 
     from benchsuite.testing import test_case      # noqa: F401  the selected sweep, one test per case
     from benchsuite.testing import TestContract   # noqa: F401  the mask contract, for every registered method
+    from benchsuite.testing import TestPostTrainingContract  # noqa: F401  the same for post-training methods
 """
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import statistics
 import time
 
 from benchsuite.contract import TestContract
+from benchsuite.post_training_contract import TestPostTrainingContract
 from benchsuite.plan.cases import Case
 from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP
 from benchsuite.run.runner import Runner
 from benchsuite.run.store import Store
 
-__all__ = ["TestContract", "test_case"]
+__all__ = ["TestContract", "TestPostTrainingContract", "test_case"]
 
 
 def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, benchsuite_store: Store,

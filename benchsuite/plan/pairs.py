@@ -58,6 +58,11 @@ class Pair:
         return {"name": self.name, "dataset": self.dataset, "model": self.model, "prune_batch": self.prune_batch,
                 "finetune": asdict(self.finetune)}
 
+    def takes(self, stage: str) -> bool:
+        """Whether methods of `stage` apply: an image pair's methods act around the training the harness does; a
+        post-training method (calibration only) is for language models."""
+        return stage != "post_training"
+
     def source(self, weights: str) -> Recipe | WeightsFile:
         """How the dense model named `weights` comes about: a training recipe or a user's checkpoint file."""
         if weights not in self.weights:

@@ -45,7 +45,8 @@ class Sweep:
                     PAIRS.get(pair).source(weights)  # fail early on a typo
                     for method, setting in product(list_methods(b.methods, b.stage), b.hparams):
                         m = get_method(method)
-                        if not set(setting) <= set(m.hyperparameters) or (weights in files and m.needs_recipe):
+                        if not set(setting) <= set(m.hyperparameters) or (weights in files and m.needs_recipe) \
+                                or not PAIRS.get(pair).takes(m.stage):
                             continue
                         m.bind(setting)  # fail early on a bad value
                         for c, s in product(b.compressions, b.seeds):

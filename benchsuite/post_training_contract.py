@@ -1,0 +1,103 @@
+"""The mask contract of post-training methods (language models pruned from calibration data, block by block). A test
+module runs it on every registered method of stage `post_training` with one line:
+`from benchsuite.testing import TestPostTrainingContract`. It runs the harness's own pass (`prune_blocks`) on a tiny
+Llama with random weights and random calibration tokens, for every target kind the method meets."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from .models.llama import Llama, LlamaConfig
+from .pruning.calibration import BlockContext, Calibration, block_target, prune_blocks
+from .pruning.masking import apply_masks
+from .pruning.methods import Method, get_method
+
+COMPRESSION = {"layer": "50%", "row": "50%", "nm": "2:4"}  # what the contract asks of each kind of target
+TINY = LlamaConfig(vocab=64, dim=16, layers=2, heads=4, kv_heads=2, hidden=32)
+
+
+def tiny_llama() -> Llama:
+    torch.manual_seed(0)
+    model = Llama(TINY).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+    return model
+
+
+def tokens(seed: int = 1) -> torch.Tensor:
+    return torch.randint(0, TINY.vocab, (4, 12), generator=torch.Generator().manual_seed(seed))
+
+
+class TestPostTrainingContract:
+    """Exact counts in every layer (or row, or group) of every block, boolean masks for exactly the prunable weights,
+    each block untouched by the method, determinism for a seed, zeros where masked in the pruned model, and masks
+    that hold under training. `benchsuite_method` runs over the registered post-training methods."""
+
+    benchsuite_stages = ("post_training",)
+
+    @pytest.fixture
+    def method(self, benchsuite_method) -> Method:
+        return get_method(benchsuite_method)
+
+    @pytest.fixture(params=["sparsity", "nm"])
+    def compression(self, request, method) -> str:
+        kinds = [k for k in method.kinds if (k == "nm") == (request.param == "nm")]
+        if not kinds:
+            pytest.skip(f"method {method.name!r} meets no {request.param} target (its targets: {method.kinds})")
+        return COMPRESSION[kinds[0]]
+
+    def test_every_layer_of_every_block_hits_its_exact_count(self, method, compression):
+        model = tiny_llama()
+        masks = prune_blocks(model, method, compression, tokens())
+        params = dict(model.named_parameters())
+        assert set(masks) == set(model.prunable())
+        assert all(m.dtype == torch.bool and m.shape == params[n].shape for n, m in masks.items())
+        kind = method.kind_for(compression)
+        for name, mask in masks.items():
+            k = mask.shape[1]
+            if kind == "nm":
+                assert (mask.reshape(mask.shape[0], -1, 4).sum(-1) == 2).all(), f"{name}: a group breaks 2:4"
+            elif kind == "row":
+                assert (mask.sum(1) == k - int(0.5 * k)).all(), f"{name}: a row keeps another count"
+            else:
+                assert int(mask.sum()) == mask.numel() - int(0.5 * mask.numel()), f"{name}: another count"
+
+    def test_the_method_leaves_the_block_unchanged(self, method, compression):
+        model = tiny_llama()
+        block = model.blocks[0]
+        before = {k: v.clone() for k, v in block.state_dict().items()}
+        shapes = {n: p.shape for n, p in block.named_parameters() if n.endswith(".weight") and p.dim() == 2}
+        ctx = BlockContext(block, block_target(method.kind_for(compression), shapes, compression),
+                           (tokens(), tokens()), torch.Generator().manual_seed(0), calibration=Calibration(model,
+                                                                                                           tokens()))
+        method.fn(ctx, **method.bind({})[1])  # called directly: nothing between the method and the block
+        assert all(torch.equal(before[k], v) for k, v in block.state_dict().items())
+        assert all(p.grad is None for p in block.parameters()) and not block.training
+
+    def test_same_seed_gives_the_same_masks_and_weights(self, method, compression):
+        a, b = tiny_llama(), tiny_llama()
+        ma, mb = prune_blocks(a, method, compression, tokens()), prune_blocks(b, method, compression, tokens())
+        assert all(torch.equal(ma[k], mb[k]) for k in ma)
+        assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters()))
+
+    def test_the_pruned_model_is_zero_where_masked_and_stays_so_under_training(self, method, compression):
+        model = tiny_llama()
+        masks = prune_blocks(model, method, compression, tokens())
+        params = dict(model.named_parameters())
+        assert all(params[n][~m].count_nonzero() == 0 for n, m in masks.items())
+        trained = copy.deepcopy(model).train()
+        apply_masks(trained, masks)
+        opt = torch.optim.AdamW(trained.parameters(), lr=1e-2, weight_decay=0.1)
+        x = tokens(2)
+        for _ in range(3):
+            opt.zero_grad()
+            logits = trained(x)
+            F.cross_entropy(logits[:, :-1].reshape(-1, TINY.vocab), x[:, 1:].reshape(-1)).backward()
+            opt.step()
+        params = dict(trained.named_parameters())
+        assert all(params[n][~m].count_nonzero() == 0 for n, m in masks.items())
+        assert any(not torch.equal(params[n], p) for n, p in model.named_parameters()), "nothing trained"

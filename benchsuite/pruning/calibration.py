@@ -1,0 +1,132 @@
+"""Post-training pruning of a language model, block by block, as Wanda's and SparseGPT's code do it: the calibration
+sequences enter block 0; each block's method sees the inputs of the block's linear layers as they come out of the
+blocks already pruned, its masks (and new weights) are written into the block, and the pruned block's outputs feed
+the next. A method that never asks for the inputs (magnitude) runs no forward pass at all."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .context import Context, Masks, call_method
+from .masks import MaskError
+from .methods import Method
+from .targets import Target, fits, parse_pattern, parse_sparsity
+
+CHUNK = 8  # calibration sequences per forward pass: bounds the memory of attention
+
+
+class Calibration:
+    """The hidden states of the calibration sequences (token ids (n, T)) as they enter block `i`, computed through
+    blocks 0..i-1 as they are when asked (pruned, in a post-training pass)."""
+
+    def __init__(self, model: nn.Module, tokens: Tensor) -> None:
+        self.model, self.tokens = model, tokens
+        self.at, self.x = 0, None
+
+    def _run(self, block: nn.Module, x: Tensor) -> Tensor:
+        rope = self.model.rope(x.shape[1])
+        return torch.cat([block(part, rope) for part in x.split(CHUNK)])
+
+    @torch.no_grad()
+    def inputs(self, i: int) -> Tensor:
+        if self.x is None or i < self.at:
+            self.at, self.x = 0, self.model.embed(self.tokens.to(self.model.embed.weight.device))
+        while self.at < i:
+            self.x, self.at = self._run(self.model.blocks[self.at], self.x), self.at + 1
+        return self.x
+
+    @torch.no_grad()
+    def layer_inputs(self, i: int) -> dict[str, Tensor]:
+        """The input of every linear layer of block `i` over all calibration tokens, (tokens, in_features), by weight
+        name within the block."""
+        block, seen = self.model.blocks[i], {}
+        linears = {f"{n}.weight": m for n, m in block.named_modules() if isinstance(m, nn.Linear)}
+
+        def keep(name: str):
+            return lambda module, args: seen.setdefault(name, []).append(args[0].reshape(-1, args[0].shape[-1]))
+
+        handles = [m.register_forward_pre_hook(keep(name)) for name, m in linears.items()]
+        try:
+            self._run(block, self.inputs(i))
+        finally:
+            for h in handles:
+                h.remove()
+        return {name: torch.cat(parts) for name, parts in seen.items()}
+
+
+@dataclass
+class BlockContext(Context):
+    """What a post-training method sees for one block: the block (read only) with its linear layers as the prunable
+    weights (`attn.q.weight`, ..., `mlp.down.weight`), their target, the calibration token ids as the batch, and the
+    layers' calibration inputs on demand."""
+
+    calibration: Calibration | None = None
+    index: int = 0
+
+    def __post_init__(self) -> None:
+        self.layers = {f"{n}.weight": m for n, m in self.model.named_modules() if isinstance(m, nn.Linear)}
+
+    @cached_property
+    def inputs(self) -> dict[str, Tensor]:
+        """Each layer's input over all calibration tokens, (tokens, in_features)."""
+        return self.calibration.layer_inputs(self.index)
+
+    @cached_property
+    def activations(self) -> dict[str, Tensor]:
+        """Per-weight L2 norm over the calibration tokens of the input feature it multiplies (broadcast to the
+        weight): ||X_j||_2."""
+        return {n: self.inputs[n].norm(dim=0).expand_as(w) for n, w in self.weights.items()}
+
+    @cached_property
+    def hessians(self) -> dict[str, Tensor]:
+        """H = 2 X^T X / tokens, the Hessian of each layer's squared reconstruction error ||W X^T - W' X^T||^2 / tokens
+        (SparseGPT's; it scales by sequences, which changes no decision)."""
+        return {n: 2 * x.T.double() @ x.double() / len(x) for n, x in self.inputs.items()}
+
+    @property
+    def gradients(self) -> dict[str, Tensor]:
+        raise MaskError("a post-training method sees no gradients (no loss is computed); use ctx.inputs, "
+                        "ctx.activations or ctx.hessians")
+
+
+def block_target(kind: str, shapes: dict[str, torch.Size], compression: str) -> Target:
+    """A block's target: a sparsity of every layer (`50%`, kind `layer`) or of every row (kind `row`), or N:M."""
+    if not isinstance(compression, str) or not re.fullmatch(r"[\d.]+%|\d+:\d+", compression) \
+            or not fits(kind, compression):
+        raise ValueError(f"compression {compression!r} does not fit a post-training target {kind!r}: a 'layer' or "
+                         f"'row' target takes a sparsity ('50%'), an 'nm' target an N:M pattern ('2:4')")
+    if kind == "nm":
+        return Target.nm(shapes, *parse_pattern(compression))
+    return Target.sparse(kind, shapes, parse_sparsity(compression))
+
+
+def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Tensor, seed: int = 0,
+                 kwargs: dict[str, Any] | None = None) -> Masks:
+    """Prune `model` (a Llama) in place, block by block, with `method` (stage post_training) for `compression`, from
+    the calibration token ids `tokens` (n, T); the masks and new weights are written into the model as each block is
+    done. Returns the masks of every prunable weight (`blocks.{i}.attn.q.weight`, ...)."""
+    if method.stage != "post_training":
+        raise ValueError(f"method {method.name!r} acts at stage {method.stage!r}; a language model is pruned after "
+                         f"training from calibration data by a method of stage 'post_training'")
+    kind, out = method.kind_for(compression), {}
+    try:
+        block_target(kind, {}, compression)
+    except ValueError as e:
+        raise ValueError(f"method {method.name!r} (targets {', '.join(method.kinds)}): {e}") from None
+    calibration, generator = Calibration(model, tokens), torch.Generator().manual_seed(seed)
+    for i, block in enumerate(model.blocks):
+        shapes = {f"{n}.weight": m.weight.shape for n, m in block.named_modules() if isinstance(m, nn.Linear)}
+        ctx = BlockContext(block, block_target(kind, shapes, compression), (tokens, tokens), generator,
+                           calibration=calibration, index=i)
+        masks = call_method(method, ctx, kwargs)
+        with torch.no_grad():
+            for name, mask in masks.items():
+                weight = block.get_parameter(name)
+                weight.copy_(masks.weights.get(name, weight).to(weight) * mask.to(weight))
+                out[f"blocks.{i}.{name}"] = mask
+    return Masks(out)

@@ -1,0 +1,114 @@
+"""Post-training pruning of a language model, block by block: Wanda and SparseGPT against independent computations of
+what their papers and reference code compute, on a tiny Llama."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from benchsuite.post_training_contract import TINY, tiny_llama, tokens
+from benchsuite.pruning import calibration
+from benchsuite.pruning.calibration import prune_blocks
+from benchsuite.pruning.methods import get_method
+from benchsuite.methods.sparsegpt import prune_layer
+
+
+def linear_inputs(model, x, block):
+    """Each linear layer's input in block `block` over all tokens, by forward hooks on a whole-model forward."""
+    seen, handles = {}, []
+    for name, m in model.blocks[block].named_modules():
+        if isinstance(m, nn.Linear):
+            handles.append(m.register_forward_pre_hook(
+                lambda mod, args, name=name: seen.__setitem__(f"{name}.weight", args[0].reshape(-1, args[0].shape[-1]))))
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return seen
+
+
+def test_wanda_keeps_the_top_of_w_times_input_norm_in_every_row_with_pruned_blocks_fed_forward():
+    model, x = tiny_llama(), tokens()
+    masks = prune_blocks(copy.deepcopy(model), get_method("wanda"), "60%", x)
+    reference = copy.deepcopy(model)  # pruned here block by block with the masks found, to feed the next block
+    for i, block in enumerate(reference.blocks):
+        inputs = linear_inputs(reference, x, i)
+        for name, w in block.named_parameters():
+            if name not in inputs:
+                continue
+            score = w.detach().abs() * inputs[name].norm(dim=0)  # |W_ij| * ||X_j||_2
+            keep = w.shape[1] - int(0.6 * w.shape[1])
+            expected = torch.zeros_like(score, dtype=torch.bool)
+            expected.scatter_(1, score.argsort(dim=1, descending=True)[:, :keep], True)
+            assert torch.equal(masks[f"blocks.{i}.{name}"], expected), f"block {i} {name}"
+        with torch.no_grad():
+            for name, w in block.named_parameters():
+                if f"blocks.{i}.{name}" in masks:
+                    w.mul_(masks[f"blocks.{i}.{name}"])
+
+
+def test_magnitude_reads_no_calibration_data(monkeypatch):
+    def refuse(self, i):
+        raise AssertionError("magnitude ran a calibration pass")
+
+    monkeypatch.setattr(calibration.Calibration, "inputs", refuse)
+    masks = prune_blocks(tiny_llama(), get_method("magnitude"), "50%", tokens())
+    assert len(masks) == 7 * TINY.layers
+
+
+def correlated_inputs(n=512, k=32, seed=0):
+    """Calibration inputs with correlated features and a few large ones (as in language models)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, k, generator=g) @ torch.randn(k, k, generator=g)
+    x[:, :3] *= 8
+    return x.double()
+
+
+def test_sparsegpt_at_zero_sparsity_returns_the_weights_unchanged():
+    x, w = correlated_inputs(), torch.randn(16, 32, dtype=torch.float64)
+    keep, new = prune_layer(w, 2 * x.T @ x / len(x), 0.0, None)
+    assert keep.all() and torch.allclose(new, w, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("pattern", [None, (2, 4)])
+def test_sparsegpt_reconstructs_a_layer_better_than_magnitude_with_the_same_count(pattern):
+    x, w = correlated_inputs(), torch.randn(16, 32, dtype=torch.float64)
+    keep, new = prune_layer(w, 2 * x.T @ x / len(x), 0.5, pattern)
+    if pattern:
+        assert (keep.reshape(16, -1, 4).sum(-1) == 2).all()
+        by_size = torch.zeros_like(keep).scatter_(1, torch.cat([  # the two largest |w| of every group of four
+            g.abs().argsort(dim=1, descending=True)[:, :2] + 4 * j for j, g in enumerate(w.split(4, dim=1))], 1), True)
+    else:
+        assert int(keep.sum()) == 16 * 32 - int(0.5 * 16 * 32)
+        by_size = torch.zeros(w.numel(), dtype=torch.bool)
+        by_size[w.abs().flatten().argsort(descending=True)[:int(keep.sum())]] = True
+        by_size = by_size.view_as(w)
+    assert torch.count_nonzero(new[~keep]) == 0
+    error = (x @ (w - new).T).norm()
+    assert error < 0.8 * (x @ (w - w * by_size).T).norm()
+
+
+def test_sparsegpt_in_the_harness_writes_its_new_weights_and_improves_on_magnitude_layer_by_layer():
+    model, x = tiny_llama(), tokens()
+    dense = copy.deepcopy(model)
+    pruned, by_size = copy.deepcopy(model), copy.deepcopy(model)
+    masks = prune_blocks(pruned, get_method("sparsegpt"), "50%", x)
+    prune_blocks(by_size, get_method("magnitude"), "50%", x)
+    inputs = linear_inputs(dense, x, 0)  # block 0 sees the same inputs in all three models
+    for name, w in dense.blocks[0].named_parameters():
+        if name in inputs:
+            new = pruned.blocks[0].get_parameter(name)
+            assert torch.count_nonzero(new[~masks[f"blocks.0.{name}"]]) == 0 and not torch.equal(new, w * masks[
+                f"blocks.0.{name}"])  # kept weights were updated
+            ours = (inputs[name] @ (w - new).T).norm()
+            theirs = (inputs[name] @ (w - by_size.blocks[0].get_parameter(name)).T).norm()
+            assert ours < theirs, name
+
+
+def test_a_method_of_another_stage_or_a_ratio_is_a_clear_error():
+    with pytest.raises(ValueError, match="'layer_magnitude' acts at stage 'after_training'.*'post_training'"):
+        prune_blocks(tiny_llama(), get_method("layer_magnitude"), "50%", tokens())
+    with pytest.raises(ValueError, match=r"'wanda' \(targets row, nm\): compression 'x8' does not fit a post-training target 'nm': .* \('50%'\)"):
+        prune_blocks(tiny_llama(), get_method("wanda"), "x8", tokens())
