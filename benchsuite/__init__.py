@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _API = {
     "Context": "benchsuite.pruning.context",
     "Masks": "benchsuite.pruning.context",
-    "prune": "benchsuite.pruning.context",
+    "prune": "benchsuite.pruning.calibration",
     "compact": "benchsuite.pruning.context",
     "apply_masks": "benchsuite.pruning.masking",
     "get_method": "benchsuite.pruning.methods",

@@ -112,3 +112,17 @@ def test_a_method_of_another_stage_or_a_ratio_is_a_clear_error():
         prune_blocks(tiny_llama(), get_method("layer_magnitude"), "50%", tokens())
     with pytest.raises(ValueError, match=r"'wanda' \(targets row, nm\): compression 'x8' does not fit a post-training target 'nm': .* \('50%'\)"):
         prune_blocks(tiny_llama(), get_method("wanda"), "x8", tokens())
+
+
+def test_bs_prune_runs_a_post_training_method_on_a_copy_and_returns_its_new_weights():
+    import benchsuite as bs
+
+    model, x = tiny_llama(), tokens()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    masks = bs.prune(model, "sparsegpt", compression="2:4", batch=(x, x))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert set(masks) == set(model.prunable()) and set(masks.weights) == set(masks)
+    assert all((m.reshape(m.shape[0], -1, 4).sum(-1) == 2).all() for m in masks.values())
+    assert not bs.prune(model, "wanda", compression="50%", batch=(x, x)).weights  # Wanda keeps the weights it keeps
+    with pytest.raises(ValueError, match="'wanda' prunes a language model block by block; LeNet300 is not one"):
+        bs.prune(bs.get_model("lenet300"), "wanda", compression="50%", batch=(torch.randn(2, 1, 28, 28), x))

@@ -4,6 +4,7 @@ blocks already pruned, its masks (and new weights) are written into the block, a
 the next. A method that never asks for the inputs (magnitude) runs no forward pass at all."""
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -12,9 +13,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import context
 from .context import Context, Masks, call_method
 from .masks import MaskError
-from .methods import Method
+from .methods import Method, get_method
 from .targets import Target, fits, parse_pattern, parse_sparsity
 
 CHUNK = 8  # calibration sequences per forward pass: bounds the memory of attention
@@ -85,8 +87,8 @@ class BlockContext(Context):
     @cached_property
     def hessians(self) -> dict[str, Tensor]:
         """H = 2 X^T X / tokens, the Hessian of each layer's squared reconstruction error ||W X^T - W' X^T||^2 / tokens
-        (SparseGPT's; it scales by sequences, which changes no decision)."""
-        return {n: 2 * x.T.double() @ x.double() / len(x) for n, x in self.inputs.items()}
+        (SparseGPT's, accumulated in float32 as there; it scales by sequences, which changes no decision)."""
+        return {n: 2 * x.T @ x / len(x) for n, x in self.inputs.items()}
 
     @property
     def gradients(self) -> dict[str, Tensor]:
@@ -109,11 +111,15 @@ def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Ten
                  kwargs: dict[str, Any] | None = None) -> Masks:
     """Prune `model` (a Llama) in place, block by block, with `method` (stage post_training) for `compression`, from
     the calibration token ids `tokens` (n, T); the masks and new weights are written into the model as each block is
-    done. Returns the masks of every prunable weight (`blocks.{i}.attn.q.weight`, ...)."""
+    done. Returns the masks of every prunable weight (`blocks.{i}.attn.q.weight`, ...) with the new weights the method
+    gave (SparseGPT's)."""
+    if not all(hasattr(model, a) for a in ("embed", "blocks", "rope")):
+        raise ValueError(f"method {method.name!r} prunes a language model block by block; {type(model).__name__} is "
+                         f"not one (a benchsuite.models.llama.Llama, e.g. from benchsuite.models.gguf.load_gguf)")
     if method.stage != "post_training":
         raise ValueError(f"method {method.name!r} acts at stage {method.stage!r}; a language model is pruned after "
                          f"training from calibration data by a method of stage 'post_training'")
-    kind, out = method.kind_for(compression), {}
+    kind, out, weights = method.kind_for(compression), {}, {}
     try:
         block_target(kind, {}, compression)
     except ValueError as e:
@@ -129,4 +135,18 @@ def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Ten
                 weight = block.get_parameter(name)
                 weight.copy_(masks.weights.get(name, weight).to(weight) * mask.to(weight))
                 out[f"blocks.{i}.{name}"] = mask
-    return Masks(out)
+                if name in masks.weights:
+                    weights[f"blocks.{i}.{name}"] = weight.detach().clone()
+    return Masks(out, weights)
+
+
+def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[Tensor, Tensor], seed: int = 0,
+          **hyperparameters: Any) -> Masks:
+    """`benchsuite.prune`: the masks `method` chooses for `compression`; the model is unchanged. A post-training
+    method prunes a copy of a language model block by block from the calibration token ids `batch[0]` (n, T) and
+    returns its masks with the new weights it chose; any other method is called as `context.prune` says."""
+    m = get_method(method)
+    if m.stage != "post_training":
+        return context.prune(model, method, compression, batch, seed, **hyperparameters)
+    _, kwargs = m.bind(hyperparameters)
+    return prune_blocks(copy.deepcopy(model), m, compression, batch[0], seed, kwargs)
