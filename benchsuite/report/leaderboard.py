@@ -87,8 +87,9 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
         "latency over the pruned model's, in its fastest form (`masked`: dense kernels over zeros; `compact`: the "
         "smaller dense model without pruned channels; `csr`: sparse Linear weights), timed on the run's device with "
         "torch.utils.benchmark in "
-        f"{ROUNDS} interleaved rounds after a warm-up: the median over rounds of the ratio, then the median over "
-        "seeds (quartiles and every form's latency are in `results.csv`). Every case is in `results.csv`, with "
+        f"{ROUNDS} interleaved rounds after a warm-up, each form's latency its fastest round (other load on the "
+        "machine only adds time), then the median over seeds (every form's latency and its quartiles over rounds "
+        "are in `results.csv`). Every case is in `results.csv`, with "
         "which test images each final model got right (`test_correct`, a base64 bitset in test-set order).",
     ]
     for pair, p in agg.groupby("pair"):
