@@ -144,7 +144,8 @@ class Benchsuite:
                 methods = list_methods(self.option("methods", "*"))
             except KeyError as e:
                 raise pytest.UsageError(str(e).strip('"')) from None
-            stages = getattr(metafunc.cls, "benchsuite_stages", None)  # a contract class names the stages it checks
+            stages = getattr(metafunc.cls, "benchsuite_stages", None) or getattr(  # a test class or module may name
+                metafunc.module, "benchsuite_stages", None)  # the stages whose methods it takes
             if stages is not None:
                 methods = [m for m in methods if get_method(m).stage in stages]
             metafunc.parametrize("benchsuite_method", methods)

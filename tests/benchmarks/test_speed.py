@@ -2,6 +2,8 @@
 model against a dense one and against torch.nn.utils.prune's masked model. Compare the groups' means."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,7 @@ from benchsuite.pruning.methods import get_method
 from benchsuite.run.stages import all_kept
 
 ARCHS = ["lenet300", "lenet5"]
+benchsuite_stages = ("after_training", "at_init", "during_training")  # the methods test_pruning_step takes
 
 
 def batch(size=256):
@@ -36,6 +39,24 @@ def test_pruning_step(benchmark, benchsuite_method, arch):
 
     masks = benchmark.pedantic(call_method, setup=fresh, rounds=10, warmup_rounds=1)
     assert {f"{n}.weight" for n in prunable(model)} <= set(masks)  # a channel method also masks what belongs
+
+
+class TestPostTrainingStep:
+    benchsuite_stages = ("post_training",)
+
+    def test_pruning_step(self, benchmark, benchsuite_method):
+        """One post-training pass over a small Llama (4 blocks of width 64) at 50%, 8 calibration sequences of 64."""
+        from benchsuite.models.llama import Llama, LlamaConfig
+        from benchsuite.pruning.calibration import prune_blocks
+
+        benchmark.group = "prune llama-4x64 50%"
+        torch.manual_seed(0)
+        model = Llama(LlamaConfig(vocab=256, dim=64, layers=4, heads=4, kv_heads=2, hidden=128)).eval()
+        tokens = torch.randint(0, 256, (8, 64), generator=torch.Generator().manual_seed(0))
+        method = get_method(benchsuite_method)
+        masks = benchmark.pedantic(prune_blocks, setup=lambda: ((copy.deepcopy(model), method, "50%", tokens), {}),
+                                   rounds=3, warmup_rounds=1)
+        assert set(masks) == set(model.prunable())
 
 
 def _model(arch, masking):
