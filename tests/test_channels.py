@@ -95,6 +95,30 @@ class PaddedBlock(nn.Module):
         return self.head((self.conv(self.inner(x).relu()) + nn.functional.pad(x, (0, 0, 0, 0, 2, 2))).mean((2, 3)))
 
 
+class FixedStemPad(nn.Module):
+    """A user's model whose padded shortcut reads a layer that is not prunable."""
+
+    def __init__(self):
+        super().__init__()
+        from benchsuite.models.cifar import ChannelPad
+
+        self.stem, self.inner = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 6, 3, padding=1)
+        self.conv, self.pad, self.head = nn.Conv2d(6, 8, 3, padding=1), ChannelPad(4, 8, 1), nn.Linear(8, 10)
+        self.not_prunable = ["stem"]
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head((self.conv(self.inner(x).relu()) + self.pad(x)).mean((2, 3)))
+
+
+def test_an_index_map_from_a_layer_that_is_not_prunable_keeps_the_channels_it_reaches():
+    model, x = FixedStemPad(), torch.randn(2, 3, 8, 8)
+    target = target_for(model, "channel", "ch-x2", x)
+    assert dict(target.whole) == {"conv.weight": UNFAITHFUL} and [g.layers for g in target.groups] == [("inner.weight",)]
+    masks, small = pruned_and_compact(model, "l1_filter", "ch-x2", (3, 8, 8))
+    assert small.inner.out_channels == 3 and small.conv.out_channels == 8
+
+
 def test_a_shortcut_padded_with_f_pad_keeps_its_channels_and_says_how_to_write_it():
     model, x = PaddedBlock(), torch.randn(2, 3, 8, 8)
     target = target_for(model, "channel", "ch-x2", x)
