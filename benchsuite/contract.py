@@ -26,7 +26,7 @@ from .pruning.schedules import Gradual
 from .run.stages import LevelStore, train_during, train_levels
 
 # the compression the contract asks of each kind of target
-COMPRESSION = {"global": 8, "layer": 8, "nm": "2:4", "channel": "ch-x2", "channel_global": "ch-x2"}
+COMPRESSION = {"global": 8, "layer": 8, "row": "50%", "nm": "2:4", "channel": "ch-x2", "channel_global": "ch-x2"}
 TINY = Recipe("sgd", 0.05, 2, 16, momentum=0.9)  # 2 epochs of 4 steps on the 64 images below
 FINAL: dict[tuple[str, str, str], dict] = {}  # final masks by (method, version, model class)
 

@@ -101,6 +101,7 @@ class Benchsuite:
         self.ran: list[dict[str, Any]] = []  # results of the sweep cases that ran, in report order
         self.done = 0  # sweep cases reported, passed or not
         self.summary: list[str] = []
+        self.no_cases = ""  # why --methods leaves the sweep without a case, if it does
 
     @classmethod
     def of(cls, config: pytest.Config) -> Benchsuite:
@@ -114,7 +115,7 @@ class Benchsuite:
         """The sweep's cases narrowed by the command-line filters (computed once per process)."""
         if self._cases is None:
             from .plan.pairs import add_checkpoint
-            from .plan.sweeps import select
+            from .plan.sweeps import NoMethodCases, select
 
             try:
                 for spec in self.option("checkpoint", []):
@@ -132,6 +133,8 @@ class Benchsuite:
                                      pairs=self.option("pairs"), weights=self.option("weights"),
                                      compressions=self.option("compressions"), seeds=self.option("seeds"),
                                      shard=self.option("shard"), only_methods=changed)
+            except NoMethodCases as e:  # fine for the contract alone; parametrizing the sweep says it
+                self._cases, self.no_cases = [], str(e)
             except (KeyError, ValueError, FileNotFoundError) as e:
                 raise pytest.UsageError(str(e).strip('"')) from None
         return self._cases
@@ -150,6 +153,8 @@ class Benchsuite:
                 methods = [m for m in methods if get_method(m).stage in stages]
             metafunc.parametrize("benchsuite_method", methods)
         if "benchsuite_case" in metafunc.fixturenames:
+            if not self.cases() and self.no_cases:
+                raise pytest.UsageError(self.no_cases)
             metafunc.parametrize("benchsuite_case", [pytest.param(c, id=c.id, marks=self._marks(c))
                                                      for c in self.cases()])
 

@@ -92,6 +92,15 @@ def test_results_from_a_worker_elsewhere_reach_the_controllers_store(sweep_dir):
     assert len(rows) == 2
 
 
+def test_methods_without_a_case_in_the_sweep_still_get_the_contract_but_not_an_empty_sweep(sweep_dir):
+    sweep_dir.makepyfile(test_contract="from benchsuite.testing import TestContract  # noqa: F401")
+    result = run(sweep_dir, "test_contract.py", "--methods", "nm_magnitude", "-k", "unchanged")
+    result.assert_outcomes(passed=2)  # an N:M method: the tiny sweep has no case for it, its contract runs
+    result = run(sweep_dir, "test_sweep.py", "--methods", "nm_magnitude")
+    assert "UsageError: no case of sweep 'tiny' has method in ['nm_magnitude']; it has" in result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # the sweep's module does not collect
+
+
 def test_a_filter_that_matches_nothing_is_a_usage_error(sweep_dir):
     result = run(sweep_dir, "--compressions", "64")
     assert "no case of sweep 'tiny' has compression in [64.0]; it has [4]" in result.stderr.str()

@@ -124,6 +124,8 @@ def test_the_structure_sweep_gives_patterns_to_nm_methods_and_ratios_to_the_othe
     picked = select("structure", compressions="2:4,8", pairs="mnist5k-lenet5", seeds="0")
     assert {(c.method, c.compression) for c in picked} == {("nm_magnitude", "2:4"), ("global_magnitude", 8),
                                                            ("layer_magnitude", 8)}
+    assert {c.method for c in select("structure", compressions="ch-x2", pairs="mnist5k-lenet5", seeds="0")} == \
+        {"l1_filter", "group_l1"}  # a channel ratio as case ids write it
 
 
 TINY = "tiny-structure-lenet300"

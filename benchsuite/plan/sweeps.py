@@ -55,6 +55,11 @@ class Sweep:
         return list(seen)
 
 
+class NoMethodCases(ValueError):
+    """--methods names registered methods of which the sweep has no case: an error for a session that runs the
+    sweep, none for one that runs only the contract on them."""
+
+
 def narrow(cases: list[Case], field: str, allowed: set | None, sweep: str) -> list[Case]:
     """Keep the cases whose `field` is in `allowed` (None keeps all); a filter that keeps nothing is an error."""
     if allowed is None:
@@ -71,8 +76,11 @@ def _words(value: str | None, kind=str) -> set | None:
 
 
 def _compression(word: str) -> float | str:
-    """A --compressions word: a ratio (`8`), or an N:M pattern (`2:4`)."""
-    return word if ":" in word else float(word)
+    """A --compressions word: a ratio (`8`), or a pattern as case ids write it (`2:4`, `ch-x2`, `50%`)."""
+    try:
+        return float(word)
+    except ValueError:
+        return word
 
 
 def _shard(cases: list[Case], spec: str) -> list[Case]:
@@ -92,7 +100,10 @@ def select(sweep: str, methods: str | None = None, pairs: str | None = None, wei
     error."""
     cases = SWEEPS.get(sweep).cases()
     if methods:
-        cases = narrow(cases, "method", set(list_methods(methods)), sweep)
+        try:
+            cases = narrow(cases, "method", set(list_methods(methods)), sweep)
+        except ValueError as e:
+            raise NoMethodCases(str(e)) from None
     if pairs:
         cases = narrow(cases, "pair", set(PAIRS.names(pairs)), sweep)
     cases = narrow(cases, "weights", _words(weights), sweep)

@@ -31,7 +31,7 @@ def test_pruning_step(benchmark, benchsuite_method, arch):
     torch.manual_seed(0)
     model, data, method = bs.get_model(arch), batch(), get_method(benchsuite_method)
     masks = all_kept(model) if method.stage == "during_training" else None
-    compression = {"nm": "1:8", "channel": "ch-x2", "channel_global": "ch-x2"}.get(method.kinds[0], 8)
+    compression = {"nm": "1:8", "row": "50%", "channel": "ch-x2", "channel_global": "ch-x2"}.get(method.kinds[0], 8)
     target = target_for(model, method.kinds[0], compression, data[0])
 
     def fresh():
