@@ -96,12 +96,17 @@ class BlockContext(Context):
                         "ctx.activations or ctx.hessians")
 
 
-def block_target(kind: str, shapes: dict[str, torch.Size], compression: str) -> Target:
-    """A block's target: a sparsity of every layer (`50%`, kind `layer`) or of every row (kind `row`), or N:M."""
+def check(kind: str, compression: object) -> None:
+    """A clear error unless `compression` is what a post-training target of `kind` takes."""
     if not isinstance(compression, str) or not re.fullmatch(r"[\d.]+%|\d+:\d+", compression) \
             or not fits(kind, compression):
         raise ValueError(f"compression {compression!r} does not fit a post-training target {kind!r}: a 'layer' or "
                          f"'row' target takes a sparsity ('50%'), an 'nm' target an N:M pattern ('2:4')")
+
+
+def block_target(kind: str, shapes: dict[str, torch.Size], compression: str) -> Target:
+    """A block's target: a sparsity of every layer (`50%`, kind `layer`) or of every row (kind `row`), or N:M."""
+    check(kind, compression)
     if kind == "nm":
         return Target.nm(shapes, *parse_pattern(compression))
     return Target.sparse(kind, shapes, parse_sparsity(compression))
@@ -121,7 +126,7 @@ def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Ten
                          f"training from calibration data by a method of stage 'post_training'")
     kind, out, weights = method.kind_for(compression), {}, {}
     try:
-        block_target(kind, {}, compression)
+        check(kind, compression)
     except ValueError as e:
         raise ValueError(f"method {method.name!r} (targets {', '.join(method.kinds)}): {e}") from None
     calibration, generator = Calibration(model, tokens), torch.Generator().manual_seed(seed)
