@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import tempfile
 from collections.abc import Callable
@@ -28,3 +29,13 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def package_file(package: str, name: str, install: str) -> Path:
+    """The file `name` inside the installed package `package`, found without importing it; a clear error with the
+    `install` command when it is missing."""
+    spec = importlib.util.find_spec(package)
+    path = Path(next(iter(spec.submodule_search_locations))) / name if spec else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(f"{name} from the {package} package is missing; install it with: {install}")
+    return path

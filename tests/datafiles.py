@@ -1,11 +1,20 @@
-"""Small datasets written in the real on-disk formats, for the loaders' tests."""
+"""Small datasets and models written in the real on-disk formats, for the loaders' tests."""
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
 
+import gguf
 import numpy as np
+import torch
 from PIL import Image
+from tokenizers import pre_tokenizers
+
+from benchsuite.models.llama import Llama, LlamaConfig
+
+# GGUF's tensor names for the layers of a block, written out here as the format states them (not imported)
+NAMES = {"attn_norm": "attn_norm", "attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_output": "attn.o",
+         "ffn_norm": "mlp_norm", "ffn_gate": "mlp.gate", "ffn_up": "mlp.up", "ffn_down": "mlp.down"}
 
 
 def write_mnist(root: Path, n_train: int = 120, n_test: int = 40) -> None:
@@ -57,3 +66,37 @@ def write_imagenet(root: Path, classes: int = 3, train_per_class: int = 100, val
             for i in range(n):
                 pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(folder / f"{split}_{c}_{i}.JPEG", format="JPEG")
+
+
+def write_gguf(path, model):
+    """`model` as a GGUF file with a byte-level BPE tokenizer: the 256 byte symbols and the merges t+h, th+e, Ġ+a."""
+    c = model.config
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(c.layers), w.add_context_length(64), w.add_embedding_length(c.dim)
+    w.add_feed_forward_length(c.hidden), w.add_head_count(c.heads), w.add_head_count_kv(c.kv_heads)
+    w.add_rope_freq_base(c.rope_base), w.add_layer_norm_rms_eps(c.eps)
+    tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + ["th", "the", "Ġa"]
+    w.add_tokenizer_model("gpt2"), w.add_tokenizer_pre("smollm"), w.add_token_list(tokens)
+    w.add_token_merges(["t h", "th e", "Ġ a"])
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    w.add_tensor("token_embd.weight", state.pop("embed.weight"))
+    w.add_tensor("output_norm.weight", state.pop("norm.weight"))
+    w.add_tensor("output.weight", state.pop("head.weight"))
+    for i in range(c.layers):
+        for gguf_name, name in NAMES.items():
+            w.add_tensor(f"blk.{i}.{gguf_name}.weight", np.ascontiguousarray(state.pop(f"blocks.{i}.{name}.weight")))
+    assert not state
+    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
+
+
+TINY = LlamaConfig(vocab=259, dim=16, layers=2, heads=4, kv_heads=2, hidden=24, rope_base=10000.0, tied=False)
+
+
+def tiny_model(seed=0, config=TINY):
+    """A tiny Llama with random weights (normal, std 0.3)."""
+    torch.manual_seed(seed)
+    model = Llama(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model

@@ -8,47 +8,14 @@ import gguf
 import numpy as np
 import pytest
 import torch
-from tokenizers import pre_tokenizers
+from datafiles import TINY, tiny_model, write_gguf
 
 from benchsuite.data.text import Text, lee, lee_path, wikitext2
-from benchsuite.models.gguf import load_gguf, smollm2_path
+from benchsuite.models.gguf import load_gguf
+from benchsuite.plan.pairs import SMOLLM2
+from benchsuite.run.language import model_file
 from benchsuite.models.llama import Llama, LlamaConfig
 from benchsuite.run.perplexity import chunk_nll, perplexity
-
-TINY = LlamaConfig(vocab=259, dim=16, layers=2, heads=4, kv_heads=2, hidden=24, rope_base=10000.0, tied=False)
-NAMES = {"attn_norm": "attn_norm", "attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_output": "attn.o",
-         "ffn_norm": "mlp_norm", "ffn_gate": "mlp.gate", "ffn_up": "mlp.up", "ffn_down": "mlp.down"}
-
-
-def tiny_model(seed=0, config=TINY):
-    torch.manual_seed(seed)
-    model = Llama(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model
-
-
-def write_gguf(path, model):
-    """`model` as a GGUF file with a byte-level BPE tokenizer: the 256 byte symbols and the merges t+h, th+e, Ġ+a."""
-    c = model.config
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_block_count(c.layers), w.add_context_length(64), w.add_embedding_length(c.dim)
-    w.add_feed_forward_length(c.hidden), w.add_head_count(c.heads), w.add_head_count_kv(c.kv_heads)
-    w.add_rope_freq_base(c.rope_base), w.add_layer_norm_rms_eps(c.eps)
-    tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + ["th", "the", "Ġa"]
-    w.add_tokenizer_model("gpt2"), w.add_tokenizer_pre("smollm"), w.add_token_list(tokens)
-    w.add_token_merges(["t h", "th e", "Ġ a"])
-    state = {k: v.numpy() for k, v in model.state_dict().items()}
-    w.add_tensor("token_embd.weight", state.pop("embed.weight"))
-    w.add_tensor("output_norm.weight", state.pop("norm.weight"))
-    w.add_tensor("output.weight", state.pop("head.weight"))
-    for i in range(c.layers):
-        for gguf_name, name in NAMES.items():
-            w.add_tensor(f"blk.{i}.{gguf_name}.weight", np.ascontiguousarray(state.pop(f"blocks.{i}.{name}.weight")))
-    assert not state
-    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
-
 
 def test_a_llama_written_to_gguf_reads_back_to_the_same_function_and_tokenizer(tmp_path):
     model = tiny_model()
@@ -144,7 +111,7 @@ def test_wikitext2_is_read_from_a_data_root_and_its_absence_names_the_files(tmp_
 
 @pytest.fixture(scope="module")
 def smollm2():
-    return load_gguf(smollm2_path())
+    return load_gguf(model_file(SMOLLM2))
 
 
 def test_smollm2_reads_from_its_wheel_and_predicts_held_out_news_text(smollm2):

