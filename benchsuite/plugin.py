@@ -160,12 +160,16 @@ class Benchsuite:
 
     def _marks(self, case) -> list:
         """`sweep`, and for a case of iterative pruning the xdist group of its chain: under `--dist loadgroup`
-        the compressions that share levels run in one worker, instead of two workers waiting on each other."""
+        the compressions that share levels run in one worker, instead of two workers waiting on each other. A
+        language-model case taken from the store is not timed again, which pytest-benchmark would warn about."""
+        from .plan.pairs import TextPair, get_pair
         from .pruning.methods import get_method
         from .pruning.schedules import Levels
         from .run.stages import chain_key
 
         marks = [pytest.mark.sweep]
+        if isinstance(get_pair(case.pair), TextPair):
+            marks.append(pytest.mark.filterwarnings("ignore:Benchmark fixture was not used at all"))
         if isinstance(get_method(case.method).schedule, Levels) and self.config.pluginmanager.hasplugin("xdist"):
             marks.append(pytest.mark.xdist_group(chain_key(case.spec)))
         return marks
@@ -211,7 +215,9 @@ class Benchsuite:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and self.config.get_verbosity() <= 0:  # verbose runs name each case themselves
             source = "from the store" if props.get(SOURCE) == "store" else f"computed in {report.duration:.1f}s"
-            outcome = f"top-1 {result['top1'] * 100:.2f}% ({source})" if result else report.outcome.upper()
+            score = "" if result is None else f"perplexity {result['perplexity']:.2f}" if "perplexity" in result \
+                else f"top-1 {result['top1'] * 100:.2f}%"
+            outcome = f"{score} ({source})" if result else report.outcome.upper()
             reporter.write(f"\n[{self.done}/{len(self.cases())}] {report.nodeid.split('[', 1)[-1][:-1]}: {outcome}")
 
     @pytest.hookimpl(tryfirst=True)
@@ -267,14 +273,27 @@ class Benchsuite:
 def benchsuite_runner(pytestconfig: pytest.Config):
     from .run.runner import Runner
 
-    bench = Benchsuite.of(pytestconfig)
+    return Runner(*_runner_arguments(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def benchsuite_language_runner(pytestconfig: pytest.Config):
+    from .run.language import LanguageRunner
+
+    return LanguageRunner(*_runner_arguments(pytestconfig))
+
+
+def _runner_arguments(config: pytest.Config) -> tuple[Path, Path | None, str]:
+    """A runner's bench dir, data root and device; under xdist on the CPU the workers share the cores instead of
+    oversubscribing them."""
+    bench = Benchsuite.of(config)
     root, device = bench.option("data_root"), bench.device()
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers > 1 and device == "cpu":  # share the cores between the workers instead of oversubscribing them
+    if workers > 1 and device == "cpu":
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-    return Runner(bench.bench_dir(), Path(root) if root else None, device)
+    return bench.bench_dir(), Path(root) if root else None, device
 
 
 @pytest.fixture(scope="session")

@@ -103,3 +103,12 @@ def test_two_patterns_at_one_compression_are_checked_apart_against_their_own_ref
     assert verdict.failed
     assert "nm_magnitude on p A 2:4 vs nm_magnitude" in verdict.lines[0] and "REGRESSION" in verdict.lines[0]
     assert "nm_magnitude on p A 4:8 vs nm_magnitude" in verdict.lines[1] and verdict.lines[1].endswith(" ok")
+
+
+def test_language_model_results_are_refused_with_a_clear_reason(z, tmp_path):
+    path = tmp_path / "results.csv"
+    pd.DataFrame([{"method": "wanda", "perplexity": 60.0}]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="a language-model leaderboard; .* no check of perplexity yet"):
+        read_reference(path)
+    verdict = check(pd.DataFrame([{"method": "wanda", "perplexity": 60.0}]), pd.DataFrame(rows("wanda", 0.9)), "m")
+    assert verdict.failed and "no check of perplexity yet" in verdict.lines[0]

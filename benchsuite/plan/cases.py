@@ -10,7 +10,7 @@ from typing import Any
 
 from ..pruning.methods import get_method
 from ..pruning.targets import label
-from .fingerprint import HARNESS, code_fingerprint
+from .fingerprint import code_fingerprint
 from .pairs import get_pair
 
 SCHEMA_VERSION = 4
@@ -46,7 +46,7 @@ class Case:
         seed."""
         pair = get_pair(self.pair)
         return {"schema": SCHEMA_VERSION, "pair": pair.spec(), "weights": self.weights,
-                "weights_recipe": pair.weights_hash(self.weights), "harness": code_fingerprint(HARNESS),
+                "weights_recipe": pair.weights_hash(self.weights), "harness": code_fingerprint(pair.harness),
                 "method": self.method, "method_version": get_method(self.method).version,
                 "stage": get_method(self.method).stage, "hyperparameters": self.hyperparameters,
                 "compression": self.compression, "seed": self.seed}

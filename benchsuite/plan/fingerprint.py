@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1]  # the benchsuite package folder
 DECIDING = ("models", "data", "pruning", "run")  # folders whose code can decide a number
 TRAINING = ("run/weights.py",)  # what makes a dense model: the weights store and what it imports
 HARNESS = ("run/runner.py",)  # what makes a case's result from a dense model
+LANGUAGE = ("run/language.py",)  # the same for a language model
 NOT_DECIDING = ("run/store.py",)  # where results are kept, not what they are
 
 

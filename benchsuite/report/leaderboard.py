@@ -124,7 +124,7 @@ class Board:
 
     path: Path
     frame: pd.DataFrame
-    cells: Cells | None
+    cells: Cells | None  # None for a language-model sweep
     agg: pd.DataFrame
     n_cases: int
 
@@ -138,6 +138,10 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
     board = Board(out / "README.md", frame, None, pd.DataFrame(), n_cases)
     if frame.empty:
         return board
+    if "perplexity" in frame:  # a language-model sweep
+        from .language import write
+
+        return Board(out / "README.md", frame, None, write(frame, sweep, n_cases, out)[1], n_cases)
     frame = with_patterns(frame).sort_values(KEYS + ["seed"]).reset_index(drop=True)
     plots = []
     cells = Cells(frame)

@@ -39,6 +39,9 @@ def read_reference(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"--compare-to {path}: no such file; pass the results.csv of a leaderboard")
     ref = pd.read_csv(path)
+    if "perplexity" in ref.columns:
+        raise ValueError(f"--compare-to {path}: a language-model leaderboard; the regression check compares top-1 on "
+                         f"the validation images of image pairs, and has no check of perplexity yet")
     missing = sorted(NEEDED - set(ref.columns))
     if missing:
         raise ValueError(f"--compare-to {path}: the file lacks columns {missing}; it was written by an older "
@@ -67,6 +70,9 @@ def check(ran: pd.DataFrame, ref: pd.DataFrame, reference_method: str) -> Verdic
     if ran.empty:
         verdict.lines.append("regression check: no method ran, nothing to compare")
         return verdict
+    if "perplexity" in ran:
+        return Verdict(True, ["regression check: language-model cases ran; the check compares top-1 on the "
+                              "validation images of image pairs, and has no check of perplexity yet"])
     unchanged = {m for m in ran.method.unique() if m not in changed_methods(ref)}
     for m in sorted(unchanged):
         verdict.lines.append(f"regression check: {m} is unchanged since the reference (version "

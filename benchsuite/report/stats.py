@@ -74,13 +74,14 @@ def _test_term(per_image: np.ndarray) -> tuple[float, float]:
     return (float(per_image.var(ddof=1)) / n if n > 1 else 0.0), n - 1
 
 
-def interval(c: np.ndarray, level: float = LEVEL) -> Estimate:
-    """Mean and `level` interval of the top-1 whose per-example outcomes are c (seeds x images, 0/1 or weights)."""
+def interval(c: np.ndarray, level: float = LEVEL, bounds: tuple[float, float] = (0.0, 1.0)) -> Estimate:
+    """Mean and `level` interval of the top-1 whose per-example outcomes are c (seeds x images, 0/1 or weights), or
+    of any mean of such a table; the interval is clipped to `bounds`."""
     c = np.asarray(c, dtype=float)
     mean = float(c.mean())
     var, df = _combine([_test_term(c.mean(0)), _seed_term(c)])
     half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var) if var > 0 else 0.0
-    return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), c.shape[0], c.shape[1])
+    return Estimate(mean, max(bounds[0], mean - half), min(bounds[1], mean + half), c.shape[0], c.shape[1])
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> Comparison:

@@ -1,6 +1,6 @@
 """The compact summary a sweep session ends with in the terminal: per pair, weights and ratio, the best method with
-its 95% interval and the methods not significantly worse (among the cells at that size), and where the leaderboard
-is."""
+its 95% interval and the methods not significantly worse (among the cells at that size), or every cell's perplexity
+for a language-model sweep, and where the leaderboard is."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +8,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .findings import leader
+from .language import order
 from .leaderboard import Board
 
 
@@ -16,6 +17,12 @@ def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
     lines = [f"{board.line}; {len(ran)} of them ran in this session"]
     if board.agg.empty:
         return lines
+    if board.cells is None:  # a language-model sweep: every cell's perplexity
+        rows = [[r.pair, r.weights, r.compression, r.method, f"{r.perplexity:.2f} [{r.low:.2f}, {r.high:.2f}]", r.n]
+                for r in sorted(board.agg.itertuples(), key=lambda r: (r.pair, r.weights, r.method, order(r.compression)))]
+        return [*lines, "", *tabulate(rows, headers=["pair", "weights", "sparsity", "method", "perplexity [95% "
+                                                     "interval]", "seeds"], tablefmt="simple",
+                                      disable_numparse=True).splitlines()]
     rows = []
     for (pair, weights, c), g in board.agg[board.agg.at_size].groupby(["pair", "weights", "compression"]):
         best, tied = leader({m: board.cells.get(pair, weights, m, c) for m in g.method}, board.cells.classes[pair])

@@ -1,0 +1,212 @@
+"""The leaderboard of a language-model sweep: each method's perplexity at each sparsity with its interval over
+calibration seeds and held-out chunks, the sparsity it achieved, the time its pass took, a plot, and findings that
+test the published claims of post-training pruning on these numbers.
+
+The unit of a comparison is a held-out chunk: its mean per-token loss (log-perplexity) under each model. A table
+(seeds x chunks) of those losses is what `stats.interval` and `stats.compare` take for top-1, so perplexity gets the
+same treatment: a t interval of the mean log-perplexity holding both the chunks' noise and the calibration seeds'
+(exponentiated), and paired comparisons on the same chunks with each side's seed term, Holm-corrected per claim."""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..files import write_atomic
+from ..pruning.targets import nominal
+from .findings import Tally, judge, listed
+from .stats import interval
+
+KEYS = ["pair", "weights", "method", "compression"]
+MAGNITUDE = "magnitude"
+UNSTRUCTURED = ("50%", "60%", "70%")
+MARKERS = ("x", "+", "d", "^")  # N:M patterns in the plot
+
+
+def losses(rows: pd.DataFrame, column: str = "chunk_nll") -> np.ndarray:
+    """Mean per-token loss of every held-out chunk (seeds x chunks) of a cell's rows."""
+    return np.stack([np.asarray(v, dtype=float) / (n - 1) for v, n in zip(rows[column], rows.sequence_length)])
+
+
+def order(compression: str) -> tuple[bool, float, str]:
+    """Sparsities by size, then N:M patterns by their sparsity (2:4 before 4:8)."""
+    return ":" in compression, nominal(compression), compression[::-1]
+
+
+class Cells:
+    """The per-chunk losses of every (pair, weights, method, compression) cell, and of each dense model."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.losses = {key: losses(g.sort_values("seed")) for key, g in frame.groupby(KEYS)}
+        self.dense = {key: losses(g.iloc[:1], "dense_chunk_nll") for key, g in frame.groupby(["pair", "weights"])}
+
+    def get(self, pair: str, weights: str, method: str, compression: str) -> np.ndarray | None:
+        return self.losses.get((pair, weights, method, compression))
+
+    def aggregate(self, frame: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for key, g in frame.groupby(KEYS):
+            e = interval(self.losses[key], bounds=(0.0, math.inf))
+            rows.append({**dict(zip(KEYS, key)), "perplexity": math.exp(e.mean), "low": math.exp(e.low),
+                         "high": math.exp(e.high), "n": e.seeds, "sparsity_achieved": g.sparsity_achieved.mean(),
+                         "sparsity": g.sparsity.iloc[0], "prune_seconds": g.prune_seconds.median(),
+                         "dense_perplexity": g.dense_perplexity.iloc[0]})
+        return pd.DataFrame(rows)
+
+
+def _cell(r: pd.Series) -> str:
+    return f"{r.perplexity:.2f} [{r.low:.2f}, {r.high:.2f}] ({r.n})"
+
+
+def _table(agg: pd.DataFrame, cell) -> str:
+    wide = agg.assign(cell=agg.apply(cell, axis=1)).pivot(index="method", columns="compression", values="cell")
+    wide = wide[sorted(wide.columns, key=order)].fillna("missing")
+    return wide.to_markdown(disable_numparse=True)
+
+
+def _plot(agg: pd.DataFrame, pair: str, path: Path) -> None:
+    """Perplexity (log scale) against sparsity: unstructured sparsities as curves, N:M patterns as points."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, (method, g) in enumerate(agg.groupby("method")):
+        color = f"C{i}"
+        kinds = g.compression.where(g.compression.str.contains(":"), "unstructured")
+        for j, (kind, part) in enumerate(g.groupby(kinds, sort=False)):
+            part = part.sort_values("sparsity")
+            bars = [part.perplexity - part.low, part.high - part.perplexity]
+            structured = kind != "unstructured"
+            ax.errorbar(part.sparsity * 100 + (0.8 * i + 0.25 * j if structured else 0), part.perplexity, yerr=bars,
+                        fmt=MARKERS[j % len(MARKERS)] if structured else "-o", color=color, ms=5, capsize=2,
+                        label=f"{method} {kind}")
+    ax.axhline(agg.dense_perplexity.iloc[0], color="gray", ls=":", label="dense")
+    ax.set_yscale("log")
+    ax.set_xlabel("sparsity of the linear layers in the blocks (%)")
+    ax.set_ylabel("perplexity on the held-out chunks")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(f"{pair}: geometric mean over calibration seeds with 95% intervals")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, lambda f: f.write(buf.getvalue()))
+
+
+def _verdict(tally: Tally) -> str:
+    if tally.testable == 0:
+        return "not testable"
+    if tally.lost:
+        return "contradicted"
+    return "reproduced" if not tally.undecided else "not shown"
+
+
+def _line(claim: str, tally: Tally, what: str, by: str) -> str:
+    return (f"- **{claim}** — {_verdict(tally)}: {tally.counts(what)} by {by}"
+            + (f". Won: {listed(_ratios(tally.won))}" if tally.won else "")
+            + (f". Lost: {listed(_ratios(tally.lost))}" if tally.lost else "") + ".")
+
+
+def _ratios(items: dict[str, float]) -> list[str]:
+    """Each label with its ratio of perplexities (exp of the loss difference)."""
+    return [f"{label} ({math.exp(d):.2f}x)" for label, d in items.items()]
+
+
+def claims(cells: Cells, agg: pd.DataFrame) -> list[str]:
+    """The published claims of post-training pruning (Wanda: Sun et al. 2023; SparseGPT: Frantar & Alistarh 2023),
+    each as paired tests on the held-out chunks, Holm-corrected per claim. A comparison "won" supports the claim."""
+    out = []
+    for (pair, weights), block in agg.groupby(["pair", "weights"]):
+        get = lambda m, c: cells.get(pair, weights, m, c)  # noqa: E731
+        others = sorted(set(block.method) - {MAGNITUDE})
+        prefix = f"{pair} {weights}: " if agg[["pair", "weights"]].drop_duplicates().shape[0] > 1 else ""
+        below = judge((f"{m} {c}", get(MAGNITUDE, c), get(m, c), None) for m in others for c in ("50%", "2:4"))
+        out.append(prefix + _line("Wanda and SparseGPT far below magnitude at 50% and at 2:4", below,
+                                  "(method, sparsity) comparisons", "the method (magnitude's perplexity / the "
+                                  "method's)"))
+
+        def gap(m: str, c: str) -> np.ndarray | None:
+            a, b = get(MAGNITUDE, c), get(m, c)
+            return None if a is None or b is None else a.mean(0) - b  # magnitude draws nothing: one seed
+
+        grows = judge((f"{m} {lo}->{hi}", gap(m, hi), gap(m, lo), None) for m in others
+                      for lo, hi in zip(UNSTRUCTURED, UNSTRUCTURED[1:]))
+        out.append(prefix + _line("The gap to magnitude grows with sparsity", grows, "steps (50->60%, 60->70%)",
+                                  "the larger gap (ratio of the two gaps' perplexity ratios)"))
+        costs = judge((f"{m}", get(m, "2:4"), get(m, "50%"), None) for m in sorted(block.method))
+        out.append(prefix + _line("2:4 costs more than 50% unstructured", costs, "methods",
+                                  "50% unstructured (2:4's perplexity / 50%'s)"))
+        finer = judge((f"{m}", get(m, "2:4"), get(m, "4:8"), None) for m in sorted(block.method))
+        out.append(prefix + _line("4:8 costs less than 2:4", finer, "methods", "4:8 (2:4's perplexity / 4:8's)"))
+    return out
+
+
+def leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
+    """The lowest perplexity at each compression and the methods not significantly worse (Holm over the
+    comparisons with the leader)."""
+    out = []
+    for (pair, weights, c), g in agg.groupby(["pair", "weights", "compression"]):
+        best = g.sort_values("perplexity").method.iloc[0]
+        tally = judge((m, cells.get(pair, weights, m, c), cells.get(pair, weights, best, c), None)
+                      for m in g.method if m != best)
+        tied = [m for m in g.method if m != best and m not in tally.won]  # won: significantly higher loss
+        out.append((order(c), f"- {pair} {weights} {c}: **{best}** "
+                    f"{g.set_index('method').perplexity[best]:.2f}"
+                    + (f"; not significantly worse: {', '.join(tied)}" if tied else "; every other method worse")))
+    return [line for _, line in sorted(out)]
+
+
+def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_cases: int) -> str:
+    first = frame.iloc[0]
+    lines = [
+        f"# Leaderboard: `{sweep}` sweep", "",
+        f"Generated by benchsuite from {len(frame)} of {n_cases} cases of the sweep; do not edit by hand. A "
+        "pretrained language model is pruned after training from calibration text, with no fine-tuning: every "
+        "linear layer inside its transformer blocks (attention q, k, v, o; MLP gate, up, down), block by block with "
+        "the pruned blocks' outputs fed forward; embeddings, norms and the output head stay dense. A sparsity "
+        "(`50%`) prunes that share of every layer (of every row for Wanda, as in its paper); `2:4` prunes 2 of every "
+        "4 consecutive weights along each row's inputs. Perplexity = exp(total token loss / predicted tokens) on "
+        f"the first {first.eval_chunks} non-overlapping chunks of {first.sequence_length} tokens of the held-out "
+        f"text ({first.eval_tokens} predicted tokens; the calibration text never overlaps it), in float32; each "
+        f"case draws {first.calibration_sequences} calibration sequences of {first.sequence_length} tokens with its "
+        "seed. Cells are the geometric mean over calibration seeds with a 95% t interval (n = seeds) whose "
+        "variance adds the held-out chunks' noise and the calibration seeds' (magnitude reads no calibration data: "
+        "one seed, and its interval holds the chunks' noise alone). Lower is better. Latency is not measured for "
+        "this pair: a masked model runs the dense kernels, and the GPU's 2:4 kernels were slower than dense ones at "
+        "this model's sizes when measured (the suite's README, 'GPUs and many machines'). Every case is in `results.csv`, with each held-out chunk's summed loss (`chunk_nll`) for paired "
+        "comparisons.",
+    ]
+    for (pair, weights), w in agg.groupby(["pair", "weights"]):
+        dense = losses(frame[(frame.pair == pair) & (frame.weights == weights)].iloc[:1], "dense_chunk_nll")
+        d = interval(dense, bounds=(0.0, math.inf))
+        sha = frame[(frame.pair == pair) & (frame.weights == weights)].weights_sha256.iloc[0]
+        lines += [
+            "", f"## {pair}, weights {weights}", "", f"![{pair}]({pair}-{weights}.png)", "",
+            f"Dense model: perplexity {math.exp(d.mean):.2f} [{math.exp(d.low):.2f}, {math.exp(d.high):.2f}] "
+            f"(file sha256 {sha[:16]}…).", "",
+            "### Perplexity", "", _table(w, _cell),
+            "", "### Achieved sparsity of the pruned layers (%)", "",
+            _table(w, lambda r: f"{r.sparsity_achieved * 100:.2f}"),
+            "", "### Pruning pass (seconds, median over seeds; calibration forward passes included)", "",
+            _table(w, lambda r: f"{r.prune_seconds:.0f}"),
+        ]
+    lines += ["", "## Findings", "", *claims(cells, agg), "", "Leaders (lowest perplexity; a paired test against "
+              "the leader, Holm-corrected per setting, for the others):", "", *leaders(cells, agg)]
+    return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
+
+
+def write(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> tuple[Cells, pd.DataFrame]:
+    """Write README.md, results.csv and one plot per pair and weights into `out`."""
+    frame = frame.sort_values(KEYS + ["seed"]).reset_index(drop=True)
+    cells = Cells(frame)
+    agg = cells.aggregate(frame)
+    for (pair, weights), g in agg.groupby(["pair", "weights"]):
+        _plot(g, pair, out / f"{pair}-{weights}.png")
+    write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
+    write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases).encode()))
+    return cells, agg

@@ -1,0 +1,149 @@
+"""Running a case of a language-model pair: the dense model and its tokenized text (loaded once per process, the
+file checked against its sha256), the calibration sample the case's seed draws, the block-by-block pruning pass, and
+perplexity on the held-out chunks beside the dense model's (computed once per model and kept in the store)."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import __version__
+from ..data.text import Text, lee, wikitext2
+from ..files import package_file, sha256
+from ..models.gguf import load_gguf
+from ..models.llama import Llama
+from ..plan.cases import SCHEMA_VERSION, Case
+from ..plan.pairs import PackagedFile, TextPair, WeightsFile, get_pair
+from ..pruning.calibration import prune_blocks
+from ..pruning.context import Masks
+from ..pruning.methods import get_method
+from ..pruning.targets import nominal
+from .perplexity import chunk_nll, perplexity
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A dense language model with its text (tokenized by the model's own tokenizer) and the sha256 of its file."""
+
+    model: Llama
+    text: Text
+    sha256: str
+
+
+@dataclass
+class Prepared:
+    """What a case's pruning pass starts from: a copy of the dense model (pruned in place) and the calibration token
+    ids (sequences x length) its seed drew."""
+
+    model: Llama
+    tokens: Tensor
+
+
+def model_file(source: PackagedFile | WeightsFile) -> Path:
+    """The checkpoint's file, checked against its sha256; only GGUF files of Llama models are read."""
+    path = package_file(source.package, source.file, source.install) if isinstance(source, PackagedFile) \
+        else Path(source.path)
+    if path.suffix != ".gguf":
+        raise ValueError(f"checkpoint {path}: a language-model pair reads GGUF files (.gguf) of Llama models; convert "
+                         f"a Hugging Face checkpoint with llama.cpp's convert_hf_to_gguf.py")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    digest = sha256(path)
+    if digest != source.sha256:
+        fix = f"reinstall it with: {source.install}" if isinstance(source, PackagedFile) else "check the file or the hash"
+        raise ValueError(f"checkpoint {path} has sha256 {digest}, not the expected {source.sha256}; {fix}")
+    return path
+
+
+def read_text(name: str, encode, data_root: Path | None) -> Text:
+    """The pair's text, tokenized: the Lee corpus from gensim's wheel, or WikiText-2 from the data root."""
+    if name == "lee":
+        return lee(encode)
+    root = data_root or os.environ.get("BENCHSUITE_DATA")
+    if not root:
+        raise ValueError(f"text {name!r} is read from a data root: pass --data-root DIR or set BENCHSUITE_DATA")
+    return wikitext2(root, encode)
+
+
+class LanguageRunner:
+    """Runs cases of language-model pairs on one device, loading each model and text once per process. The dense
+    models' per-chunk losses are kept in `bench_dir/results` beside the cases'."""
+
+    def __init__(self, bench_dir: Path, data_root: Path | None = None, device: str = "cpu") -> None:
+        self.store = Store(Path(bench_dir) / "results")
+        self.data_root, self.device = data_root, torch.device(device)
+        self._loaded: dict[tuple[str, str], Loaded] = {}
+
+    def loaded(self, case: Case) -> Loaded:
+        key = (case.pair, case.weights)
+        if key not in self._loaded:
+            pair: TextPair = get_pair(case.pair)
+            source = pair.source(case.weights)
+            model, tokenizer = load_gguf(model_file(source))
+            text = read_text(pair.text, lambda s: tokenizer.encode(s).ids, self.data_root)
+            self._loaded[key] = Loaded(model.to(self.device), text, source.sha256)
+        return self._loaded[key]
+
+    def chunks(self, case: Case) -> Tensor:
+        pair: TextPair = get_pair(case.pair)
+        return self.loaded(case).text.chunks(pair.length, pair.chunks)
+
+    def dense(self, case: Case) -> Tensor:
+        """The dense model's summed loss on each held-out chunk: from the store, or computed and stored."""
+        spec = {k: case.spec[k] for k in ("schema", "pair", "weights_recipe", "harness")}
+        key = "dense-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+        stored = self.store.get(key)
+        if stored is None:
+            stored = {"hash": key, "schema": SCHEMA_VERSION, "chunk_nll": chunk_nll(self.loaded(case).model,
+                                                                                    self.chunks(case)).tolist()}
+            self.store.put(stored)
+        return torch.tensor(stored["chunk_nll"], dtype=torch.float64)
+
+    def context(self, case: Case) -> Prepared:
+        pair: TextPair = get_pair(case.pair)
+        tokens = self.loaded(case).text.sample(pair.calibration, pair.length, case.seed)
+        return Prepared(copy.deepcopy(self.loaded(case).model), tokens)
+
+    def prune(self, case: Case, ctx: Prepared) -> Masks:
+        """The timed step: the method's pass over every block, which leaves the pruned weights in `ctx.model`."""
+        method = get_method(case.method)
+        return prune_blocks(ctx.model, method, case.compression, ctx.tokens, case.seed,
+                            method.bind(dict(case.hparams))[1])
+
+    def finish(self, case: Case, ctx: Prepared, masks: Masks) -> dict[str, Any]:
+        """Check that the pruned weights are zero, count what is left, and measure perplexity."""
+        pair: TextPair = get_pair(case.pair)
+        model, method = ctx.model, get_method(case.method)
+        weights = {name: model.get_parameter(name) for name in masks}
+        leaked = {n: int(w[~masks[n]].count_nonzero()) for n, w in weights.items() if w[~masks[n]].any()}
+        if leaked:
+            raise AssertionError(f"{case.id}: masked weights are nonzero in the pruned model: {leaked}")
+        dense, start = self.dense(case), time.perf_counter()
+        nll = chunk_nll(model, self.chunks(case))
+        seconds = time.perf_counter() - start
+        prunable = sum(w.numel() for w in weights.values())
+        kept = sum(int(w.count_nonzero()) for w in weights.values())
+        return {
+            "hash": case.hash, "schema": SCHEMA_VERSION, "suite_version": __version__,
+            "method_version": case.spec["method_version"], "torch": str(torch.__version__),
+            "pair": case.pair, "weights": case.weights, "method": case.method, "stage": method.stage,
+            "target": method.kind_for(case.compression), "hyperparameters": case.hyperparameters,
+            "compression": case.compression, "sparsity": 1 - 1 / nominal(case.compression), "seed": case.seed,
+            "weights_sha256": self.loaded(case).sha256, "text": pair.text, "calibration_sequences": pair.calibration,
+            "sequence_length": pair.length, "calibration_seed": case.seed, "eval_chunks": len(nll),
+            "eval_tokens": len(nll) * (pair.length - 1), "perplexity": perplexity(nll, pair.length),
+            "dense_perplexity": perplexity(dense, pair.length), "chunk_nll": nll.tolist(),
+            "dense_chunk_nll": dense.tolist(), "params": sum(p.numel() for p in model.parameters()),
+            "nonzero_params": sum(int(p.count_nonzero()) for p in model.parameters()), "prunable_params": prunable,
+            "sparsity_achieved": 1 - kept / prunable,
+            "layer_density": {n: float(m.float().mean()) for n, m in masks.items()}, "eval_seconds": seconds,
+        }

