@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from datafiles import tiny_model, write_gguf
 from benchsuite.files import package_file, sha256
 from benchsuite.plan.cases import Case
 from benchsuite.plan.fingerprint import HARNESS, LANGUAGE, code_fingerprint
-from benchsuite.plan.pairs import PAIRS, PackagedFile, Pair, TextPair, WeightsFile
+from benchsuite.plan.pairs import PAIRS, PackagedFile, Pair, TextPair, WeightsFile, add_checkpoint
 from benchsuite.plan.sweeps import SWEEPS
 from benchsuite.report.language import write
 from benchsuite.run.language import LanguageRunner, model_file
@@ -42,6 +43,17 @@ def test_the_lm_sweep_runs_every_post_training_method_over_three_calibration_see
     assert {c.compression for c in cases} == {"50%", "60%", "70%", "2:4", "4:8"}
     assert {c.spec["harness"] for c in cases} == {code_fingerprint(LANGUAGE)} != {code_fingerprint(HARNESS)}
     assert Pair.harness == HARNESS and TextPair.harness == LANGUAGE
+
+
+def test_a_users_gguf_checkpoint_joins_the_lm_sweep_by_its_sha256(tmp_path, monkeypatch):
+    pair = PAIRS.get("lee-smollm2")
+    monkeypatch.setitem(PAIRS._items, pair.name, replace(pair, weights=dict(pair.weights)))
+    assert add_checkpoint(f"lee-smollm2:mine={tmp_path / 'm.gguf'}@{'ab' * 32}") == ("lee-smollm2", "mine")
+    cases = SWEEPS.get("lm").cases()
+    mine = [c for c in cases if c.weights == "mine"]
+    assert len(mine) == len(cases) - len(mine) == 35
+    assert mine[0].spec["weights_recipe"] == PAIRS.get("lee-smollm2").weights_hash("mine") != \
+        PAIRS.get("lee-smollm2").weights_hash("smollm2")
 
 
 def test_an_image_method_never_gets_a_case_of_a_language_pair_nor_the_reverse():
