@@ -153,7 +153,11 @@ SWEEPS.add("paper", Sweep("paper", (
 # Post-training pruning of a pretrained language model (SmolLM2-135M) scored by perplexity on held-out news text:
 # every post-training method at 50-70% of each layer's weights and at 2:4 and 4:8, over three calibration samples;
 # magnitude reads no calibration data, so one is all it has.
+LM = (("50%", "60%", "70%", "2:4", "4:8"), (0, 1, 2))
 SWEEPS.add("lm", Sweep("lm", (
-    Block(("lee-smollm2",), ("smollm2",), "*", ("50%", "60%", "70%", "2:4", "4:8"), (0, 1, 2), "post_training",
-          first_seed_only="magnitude"),
+    Block(("lee-smollm2",), ("smollm2",), "*", *LM, "post_training", first_seed_only="magnitude"),
+)))
+# The same on WikiText-2 at the papers' calibration size (128 x 2048 tokens): a data root and a GPU.
+SWEEPS.add("lm-wikitext2", Sweep("lm-wikitext2", (
+    Block(("wikitext2-smollm2",), ("smollm2",), "*", *LM, "post_training", first_seed_only="magnitude"),
 )))
