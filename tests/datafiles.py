@@ -1,6 +1,7 @@
 """Small datasets and models written in the real on-disk formats, for the loaders' tests."""
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -100,3 +101,34 @@ def tiny_model(seed=0, config=TINY):
         for p in model.parameters():
             p.normal_(0, 0.3)
     return model
+
+
+def write_hf(folder: Path, model, tokenizer) -> Path:
+    """`model` as a Hugging Face Llama folder: config.json, model.safetensors and tokenizer.json. Hugging Face pairs
+    rotary dimensions j and j + d/2 of a head, so the rows of q and k are reordered from interleaved pairs: each head's
+    even rows, then its odd rows."""
+    from safetensors.torch import save_file
+
+    c = model.config
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "llama", "hidden_act": "silu", "vocab_size": c.vocab, "hidden_size": c.dim,
+        "num_hidden_layers": c.layers, "num_attention_heads": c.heads, "num_key_value_heads": c.kv_heads,
+        "intermediate_size": c.hidden, "rope_theta": c.rope_base, "rms_norm_eps": c.eps,
+        "tie_word_embeddings": c.tied}))
+    d = c.dim // c.heads
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    out = {"model.embed_tokens.weight": state.pop("embed.weight"), "model.norm.weight": state.pop("norm.weight"),
+           "lm_head.weight": state.pop("head.weight")}
+    hf = {"attn.q": "self_attn.q_proj", "attn.k": "self_attn.k_proj", "attn.v": "self_attn.v_proj",
+          "attn.o": "self_attn.o_proj", "mlp.gate": "mlp.gate_proj", "mlp.up": "mlp.up_proj",
+          "mlp.down": "mlp.down_proj", "attn_norm": "input_layernorm", "mlp_norm": "post_attention_layernorm"}
+    for name, value in state.items():
+        part = name.split(".", 2)[2].removesuffix(".weight")
+        heads = {"attn.q": c.heads, "attn.k": c.kv_heads}.get(part)
+        if heads:
+            value = value[[h * d + 2 * j + r for h in range(heads) for r in (0, 1) for j in range(d // 2)]]
+        out[f"model.layers.{name.split('.')[1]}.{hf[part]}.weight"] = value.contiguous()
+    save_file(out, str(folder / "model.safetensors"))
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder / "model.safetensors"

@@ -8,10 +8,11 @@ import gguf
 import numpy as np
 import pytest
 import torch
-from datafiles import TINY, tiny_model, write_gguf
+from datafiles import TINY, tiny_model, write_gguf, write_hf
 
 from benchsuite.data.text import Text, lee, lee_path, wikitext2
 from benchsuite.models.gguf import load_gguf
+from benchsuite.models.hf import load_hf
 from benchsuite.plan.pairs import SMOLLM2
 from benchsuite.run.language import model_file
 from benchsuite.models.llama import Llama, LlamaConfig
@@ -29,6 +30,33 @@ def test_a_llama_written_to_gguf_reads_back_to_the_same_function_and_tokenizer(t
     assert tok.encode("the a").tokens == ["the", "Ġa"]
     text = "the theory: ünïcödé, 3.14 — ok\n\nnew line"
     assert tok.decode(tok.encode(text).ids) == text
+
+
+def test_a_hugging_face_safetensors_checkpoint_reads_to_the_model_its_gguf_holds(tmp_path):
+    model = tiny_model()
+    write_gguf(tmp_path / "tiny.gguf", model)
+    _, tok = load_gguf(tmp_path / "tiny.gguf")
+    loaded, hf_tok = load_hf(write_hf(tmp_path / "hf", model, tok))
+    x = torch.randint(0, TINY.vocab, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    text = "the theory: 3.14 — ok"
+    assert hf_tok.encode(text).ids == tok.encode(text).ids
+
+
+def test_a_safetensors_checkpoint_that_is_not_a_plain_llama_is_a_clear_error(tmp_path):
+    model = tiny_model()
+    write_gguf(tmp_path / "tiny.gguf", model)
+    path = write_hf(tmp_path / "hf", model, load_gguf(tmp_path / "tiny.gguf")[1])
+    config = tmp_path / "hf" / "config.json"
+    config.write_text(config.read_text().replace('"model_type": "llama"', '"model_type": "llama", "rope_scaling": '
+                                                                          '{"rope_type": "llama3"}'))
+    with pytest.raises(ValueError, match="config.json: model_type 'llama', hidden_act 'silu', with rope_scaling; "
+                                         "only plain Llama models"):
+        load_hf(path)
+    config.unlink()
+    with pytest.raises(FileNotFoundError, match="config.json is missing: a safetensors checkpoint is read with"):
+        load_hf(path)
 
 
 def test_a_gguf_file_of_another_architecture_is_a_clear_error(tmp_path):

