@@ -184,7 +184,7 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
              ("wanda", "70%"): 1.5, ("wanda", "2:4"): 1.2, ("wanda", "4:8"): 0.9}
     frame = pd.DataFrame([_rows(m, c, base + s + rng.normal(0, 0.001, 40), seed)
                           for (m, c), s in shift.items() for seed in ((0,) if m == "magnitude" else (0, 1, 2))])
-    cells, agg = write(frame, "lm", len(frame), tmp_path)
+    agg = write(frame, "lm", len(frame), tmp_path)
     board = (tmp_path / "README.md").read_text()
     for claim in ("Wanda and SparseGPT far below magnitude at 50% and at 2:4** — reproduced: of 2 testable",
                   "The gap to magnitude grows with sparsity** — reproduced: of 2 testable",

@@ -200,8 +200,8 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
-def write(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> tuple[Cells, pd.DataFrame]:
-    """Write README.md, results.csv and one plot per pair and weights into `out`."""
+def write(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> pd.DataFrame:
+    """Write README.md, results.csv and one plot per pair and weights into `out`; returns the cells' aggregate."""
     frame = frame.sort_values(KEYS + ["seed"]).reset_index(drop=True)
     cells = Cells(frame)
     agg = cells.aggregate(frame)
@@ -209,4 +209,4 @@ def write(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> tuple[Cel
         _plot(g, pair, out / f"{pair}-{weights}.png")
     write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
     write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases).encode()))
-    return cells, agg
+    return agg

@@ -141,7 +141,7 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
     if "perplexity" in frame:  # a language-model sweep
         from .language import write
 
-        return Board(out / "README.md", frame, None, write(frame, sweep, n_cases, out)[1], n_cases)
+        return Board(out / "README.md", frame, None, write(frame, sweep, n_cases, out), n_cases)
     frame = with_patterns(frame).sort_values(KEYS + ["seed"]).reset_index(drop=True)
     plots = []
     cells = Cells(frame)
