@@ -15,9 +15,11 @@ def synflow(ctx, *, iterations: int = 100):
     density d, each round scoring the network pruned so far (pruned weights stay pruned); global selection.
 
     As in the reference code (github.com/ganguli-lab/Synaptic-Flow: pruners.SynFlow, prune.prune_loop with the
-    exponential schedule, 100 iterations, eval mode). Differs: the copy of the network is scored in float64 (the
-    reference left it as a comment) so that deep networks neither overflow nor underflow; the ranking is otherwise
-    the same. The pruning batch is used only for the input's shape, so the masks do not depend on the data.
+    exponential schedule, 100 iterations, eval mode). Differs: the copy of the network is scored, and its scores
+    ranked, in float64 (the reference left it as a comment), because deep networks overflow float32: on ResNet-56
+    the scores reach about 1e67, past float32's 3e38, where every score would tie at +inf. Pruned weights rank below
+    every kept one, so masks stay nested (the reference scores them 0, as a kept weight may be too). The pruning
+    batch is used only for the input's shape, so the masks do not depend on the data.
     """
     net = ctx.copy_model().double().eval()
     with torch.no_grad():
@@ -31,9 +33,7 @@ def synflow(ctx, *, iterations: int = 100):
     for k in range(1, iterations + 1):
         with torch.enable_grad():
             grads = torch.autograd.grad(net(ones).sum(), list(weights.values()))
-        scores = {n: (g * w).detach().abs() for (n, w), g in zip(weights.items(), grads)}
-        if masks is not None:
-            scores = {n: s.masked_fill(~masks[n], float("-inf")) for n, s in scores.items()}
+        scores = ctx.among_kept({n: (g * w).detach().abs() for (n, w), g in zip(weights.items(), grads)}, masks)
         keep = ctx.keep if k == iterations else round(prunable * (ctx.keep / prunable) ** (k / iterations))
         masks = ctx.select_global(scores, keep)
         with torch.no_grad():

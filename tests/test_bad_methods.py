@@ -37,9 +37,11 @@ def test_float_masks_are_rejected():
         run(lambda ctx: {k: v.float() for k, v in magnitude(ctx).items()})
 
 
-def test_nan_scores_are_rejected():
-    with pytest.raises(MaskError, match="scores for the model contain NaN"):
-        run(lambda ctx: ctx.select_global({n: w / 0 * 0 for n, w in ctx.weights.items()}))
+@pytest.mark.parametrize("make, word", [(lambda w: w / 0 * 0, "NaN"), (lambda w: w.abs() / 0, r"\+inf"),
+                                        (lambda w: -w.abs() / 0, "-inf")])
+def test_scores_that_are_not_finite_are_rejected_naming_method_and_layer(make, word):
+    with pytest.raises(MaskError, match=f"method 'hostile': scores for fc1.weight contain [0-9,]+ {word}"):
+        run(lambda ctx: ctx.select_global({n: make(w) for n, w in ctx.weights.items()}))
 
 
 def test_a_wrong_count_is_rejected():

@@ -8,7 +8,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchsuite.pruning.masks import MaskError, keep_count, layer_keep_counts, select_global, select_layerwise, validate
+from benchsuite.pruning.masks import (MaskError, below_kept, keep_count, layer_keep_counts, select_global,
+                                     select_layerwise, validate)
 
 shapes = st.lists(st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple), min_size=1, max_size=4)
 # few distinct values, so that ties and zeros are common
@@ -82,9 +83,36 @@ def test_selection_is_deterministic(scores, data):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_nan_scores_are_an_error_naming_the_layer():
-    with pytest.raises(MaskError, match="fc1.weight contain NaN"):
-        select_layerwise({"fc1.weight": torch.tensor([1.0, float("nan")])}, {"fc1.weight": 1})
+@pytest.mark.parametrize("bad, word", [(float("nan"), "NaN"), (float("inf"), r"\+inf"), (float("-inf"), "-inf")])
+def test_a_score_that_is_not_finite_is_an_error_naming_the_layer(bad, word):
+    scores = {"fc1.weight": torch.tensor([1.0, 2.0]), "fc2.weight": torch.tensor([bad, 1.0], dtype=torch.float64)}
+    for select in (lambda: select_global(scores, 1), lambda: select_layerwise(scores, {n: 1 for n in scores})):
+        with pytest.raises(MaskError, match=f"scores for fc2.weight contain 1 {word} \\(of 2\\)"):
+            select()
+
+
+def test_scores_beyond_float32_keep_their_order():
+    """SynFlow's scores on ResNet-56 reach 1e67: cast to float32 they would all be +inf, a tie broken by index."""
+    scores = {"a": torch.tensor([1e60, 3e60], dtype=torch.float64), "b": torch.tensor([2e60, 4e60], dtype=torch.float64)}
+    masks = select_global(scores, 2)
+    assert masks["a"].tolist() == [False, True] and masks["b"].tolist() == [False, True]
+    assert select_layerwise(scores, {"a": 1, "b": 1})["b"].tolist() == [False, True]
+    close = {"a": torch.tensor([1.0, 1.0 + 2**-40], dtype=torch.float64)}  # equal in float32, not in float64
+    assert select_global(close, 1)["a"].tolist() == [False, True]
+
+
+@given(scores=layers(), data=st.data())
+def test_weights_already_pruned_rank_below_every_kept_one(scores, data):
+    flat = torch.cat([s.reshape(-1) for s in scores.values()])
+    pruned = data.draw(st.lists(st.booleans(), min_size=flat.numel(), max_size=flat.numel()))
+    masks, start = {}, 0
+    for name, s in scores.items():
+        masks[name] = ~torch.tensor(pruned[start:start + s.numel()]).view(s.shape)
+        start += s.numel()
+    kept = sum(int(m.sum()) for m in masks.values())
+    chosen = select_global(below_kept({n: s.double() * 1e300 for n, s in scores.items()}, masks),
+                           data.draw(st.integers(0, kept)))
+    assert all(not (chosen[n] & ~masks[n]).any() for n in masks)
 
 
 @pytest.mark.parametrize("compression", [0.5, float("inf"), float("nan")])

@@ -138,12 +138,13 @@ class Context:
         `target.groups[i]` (whole rows of every layer of the group; ties: the earlier channel)."""
         return self.target.select_channels(scores)
 
-    def among_kept(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """The scores with every weight already pruned (by `masks`) put below all others, so that a selection
-        keeps only weights still in the network: masks stay nested."""
-        if self.masks is None:
-            return dict(scores)
-        return {n: s.float().masked_fill(~self.masks[n], float("-inf")) for n, s in scores.items()}
+    def among_kept(self, scores: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None
+                   ) -> dict[str, Tensor]:
+        """The scores with every weight already pruned (by `masks`, default the masks in force) put just below all
+        others, still finite and in the scores' own precision, so that a selection keeps only weights still in the
+        network: masks stay nested."""
+        masks = self.masks if masks is None else masks
+        return dict(scores) if masks is None else mask_math.below_kept(scores, masks)
 
     def rewind(self, masks: Mapping[str, Tensor]) -> tuple[Mapping[str, Tensor], _Rewind]:
         """Masks, with the request that the harness rewinds all weights to the snapshot its schedule names (for
@@ -160,7 +161,12 @@ def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None =
     in force (when its schedule says so), new weights, and the model untouched."""
     before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
     modes = [m.training for m in ctx.model.modules()]
-    out = method.fn(ctx, **(kwargs if kwargs is not None else method.bind({})[1]))
+    try:
+        out = method.fn(ctx, **(kwargs if kwargs is not None else method.bind({})[1]))
+    except mask_math.MaskError as e:  # raised by a selection inside the method: say whose scores they were
+        if str(e).startswith(f"method {method.name!r}"):
+            raise
+        raise mask_math.MaskError(f"method {method.name!r}: {e}") from None
     masks, extra = out if isinstance(out, tuple) and len(out) == 2 else (out, {})
     after = ctx.model.state_dict()
     for key, value in before.items():

@@ -37,12 +37,38 @@ def layer_keep_counts(sizes: Mapping[str, int], keep: int) -> dict[str, int]:
     return {name: (2 * keep * n + total) // (2 * total) for name, n in sizes.items()}
 
 
-def _top(scores: Tensor, k: int, where: str) -> Tensor:
-    """Boolean mask of the k largest entries; among entries equal to the k-th largest, the lower flat indices
-    are kept. Linear time: a k-th value search, not a sort."""
-    flat = scores.detach().reshape(-1).float()
-    if torch.isnan(flat).any():
-        raise MaskError(f"scores for {where} contain NaN; a method must give every weight a comparable score")
+def rankable(scores: Tensor, where: str) -> Tensor:
+    """Scores as selection compares them: detached, in their own precision (half precision widened to float32 and
+    integers to float64, both exactly), never narrowed, so that scores beyond float32's range (SynFlow's reach 1e67
+    on ResNet-56) keep their order. A NaN or infinite score is an error naming `where`: it has no place in a
+    ranking, and an overflow would otherwise turn every score into a tie broken by index."""
+    s = scores.detach()
+    if not s.is_floating_point():
+        s = s.to(torch.float64)
+    elif s.dtype in (torch.float16, torch.bfloat16):
+        s = s.float()
+    finite = torch.isfinite(s)
+    if not finite.all():
+        bad = s[~finite]
+        kinds = [f"{int(n):,} {kind}" for n, kind in ((torch.isnan(bad).sum(), "NaN"), ((bad == math.inf).sum(),
+                 "+inf"), ((bad == -math.inf).sum(), "-inf")) if n]
+        raise MaskError(f"scores for {where} contain {', '.join(kinds)} (of {s.numel():,}); a method must give every "
+                        f"weight a finite score (compute in float64 if they overflow, or rescale them)")
+    return s
+
+
+def common(scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Every layer's scores checked (`rankable`) and in one precision, the widest among them."""
+    checked = {name: rankable(s, name) for name, s in scores.items()}
+    dtype = torch.float32
+    for s in checked.values():
+        dtype = torch.promote_types(dtype, s.dtype)
+    return {name: s.to(dtype) for name, s in checked.items()}
+
+
+def _top(flat: Tensor, k: int) -> Tensor:
+    """Boolean mask of the k largest entries of checked scores; among entries equal to the k-th largest, the lower
+    flat indices are kept. Linear time: a k-th value search, not a sort."""
     if k <= 0 or k >= flat.numel():
         return torch.full_like(flat, k > 0, dtype=torch.bool)
     threshold = flat.kthvalue(flat.numel() - k + 1).values
@@ -53,24 +79,40 @@ def _top(scores: Tensor, k: int, where: str) -> Tensor:
 
 
 def select_global(scores: Mapping[str, Tensor], keep: int) -> dict[str, Tensor]:
-    """Keep the `keep` highest scores over all layers together."""
-    flat = torch.cat([s.detach().reshape(-1).float().cpu() for s in scores.values()])
-    chosen = _top(flat, keep, "the model").split([s.numel() for s in scores.values()])
+    """Keep the `keep` highest scores over all layers together, compared in their own (widest) precision."""
+    checked = common(scores)
+    flat = torch.cat([s.reshape(-1).cpu() for s in checked.values()])
+    chosen = _top(flat, keep).split([s.numel() for s in checked.values()])
     return {name: m.view(s.shape).to(s.device) for (name, s), m in zip(scores.items(), chosen)}
 
 
 def select_layerwise(scores: Mapping[str, Tensor], counts: Mapping[str, int]) -> dict[str, Tensor]:
     """Keep the counts[name] highest scores inside each layer."""
-    return {name: _top(s, counts[name], name).view(s.shape) for name, s in scores.items()}
+    return {name: _top(rankable(s, name).reshape(-1), counts[name]).view(s.shape) for name, s in scores.items()}
+
+
+def below_kept(scores: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The scores with every weight that `masks` prune set just below the lowest score of a kept weight (in the
+    scores' precision, still finite), so that a selection of no more than the kept count keeps only kept weights:
+    masks stay nested."""
+    checked = common(scores)
+    kept = [s[masks[name].to(s.device)] for name, s in checked.items()]
+    kept = [k for k in kept if k.numel()]
+    if not kept:
+        return checked
+    lowest = min(k.min() for k in kept)
+    floor = torch.nextafter(lowest, lowest.new_tensor(-math.inf))
+    if not torch.isfinite(floor):
+        raise MaskError("scores reach the lowest finite value of their precision, so pruned weights cannot be put "
+                        "below them; rescale the scores")
+    return {name: s.masked_fill(~masks[name].to(s.device), floor) for name, s in checked.items()}
 
 
 def select_rows(scores: Mapping[str, Tensor], counts: Mapping[str, int]) -> dict[str, Tensor]:
     """Keep the counts[name] highest scores in every output row (dim 0) of each layer (ties: the earlier weight)."""
     out = {}
     for name, s in scores.items():
-        rows = s.detach().reshape(s.shape[0], -1).float()
-        if torch.isnan(rows).any():
-            raise MaskError(f"scores for {name} contain NaN; a method must give every weight a comparable score")
+        rows = rankable(s, name).reshape(s.shape[0], -1)
         order = torch.argsort(rows, dim=1, descending=True, stable=True)[:, :counts[name]]
         out[name] = torch.zeros_like(rows, dtype=torch.bool).scatter_(1, order, True).view(s.shape)
     return out
@@ -115,9 +157,7 @@ def select_nm(scores: Mapping[str, Tensor], n: int, m: int) -> dict[str, Tensor]
         if not groupable(s.shape, m):
             out[name] = torch.ones_like(s, dtype=torch.bool)
             continue
-        g = groups(s.detach().float(), m)
-        if torch.isnan(g).any():
-            raise MaskError(f"scores for {name} contain NaN; a method must give every weight a comparable score")
+        g = groups(rankable(s, name), m)
         order = torch.argsort(g, dim=1, descending=True, stable=True)[:, :n]
         out[name] = ungroup(torch.zeros_like(g, dtype=torch.bool).scatter_(1, order, True), s.shape)
     return out

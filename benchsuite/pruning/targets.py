@@ -3,6 +3,7 @@ compression (a ratio, an N:M pattern such as "2:4", a channel ratio "ch-x2", or 
 count fixes the numbers. A target owns its keep counts, its validation and its label."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -197,9 +198,14 @@ class Target:
         if self.kind == "channel":
             kept = [mask_math.select_layerwise({"g": s}, {"g": k})["g"] for s, k in zip(scores, self.group_keep)]
         else:
-            flat = [s.detach().float().cpu().clone() for s in scores]
+            flat = [s.cpu().clone() for s in mask_math.common(dict(enumerate(scores))).values()]
+            top = max(s.max() for s in flat)
+            above = torch.nextafter(top, top.new_tensor(math.inf))  # every group's best channel first
+            if not torch.isfinite(above):
+                raise mask_math.MaskError("channel scores reach the highest finite value of their precision; rescale "
+                                          "them")
             for s in flat:
-                s[int(s.argmax())] = float("inf")  # every group keeps a channel
+                s[int(s.argmax())] = above
             kept = list(mask_math.select_global(dict(enumerate(flat)), self.keep).values())
         return row_masks(self.groups, kept, dict(self.shapes))
 
