@@ -90,7 +90,7 @@ def check(ran: pd.DataFrame, ref: pd.DataFrame, reference_method: str) -> Verdic
                                  f"{reference_method}, on the same validation images): FAILED, nothing was compared")
             continue
         c = compare(_outcomes(new), _outcomes(base))
-        p_worse = c.p / 2 if c.difference < 0 else 1 - c.p / 2
+        p_worse = c.p_below(0.0)
         tests.append((label, base_name, new, base, c, p_worse))
     for (label, base_name, new, base, c, p), worse in zip(tests, holm([t[-1] for t in tests])):
         verdict.failed |= worse
