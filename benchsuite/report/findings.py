@@ -51,7 +51,7 @@ def judge(comparisons: Iterable[tuple[str, np.ndarray | None, np.ndarray | None,
         if classes is not None and at_chance(a, classes) and at_chance(b, classes):
             tally.chance += 1
             continue
-        tested.append((label, compare(a, b)))
+        tested.append((label, compare(a, b, proportion=classes is not None)))
     for (label, c), significant in zip(tested, holm([c.p for _, c in tested])):
         if not significant:
             tally.undecided += 1

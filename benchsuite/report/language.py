@@ -53,7 +53,7 @@ class Cells:
     def aggregate(self, frame: pd.DataFrame) -> pd.DataFrame:
         rows = []
         for key, g in frame.groupby(KEYS):
-            e = interval(self.losses[key], bounds=(0.0, math.inf))
+            e = interval(self.losses[key], bounds=(0.0, math.inf), proportion=False)
             rows.append({**dict(zip(KEYS, key)), "perplexity": math.exp(e.mean), "low": math.exp(e.low),
                          "high": math.exp(e.high), "n": e.seeds, "sparsity_achieved": g.sparsity_achieved.mean(),
                          "sparsity": g.sparsity.iloc[0], "prune_seconds": g.prune_seconds.median(),
@@ -183,7 +183,7 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
     ]
     for (pair, weights), w in agg.groupby(["pair", "weights"]):
         dense = losses(frame[(frame.pair == pair) & (frame.weights == weights)].iloc[:1], "dense_chunk_nll")
-        d = interval(dense, bounds=(0.0, math.inf))
+        d = interval(dense, bounds=(0.0, math.inf), proportion=False)
         sha = frame[(frame.pair == pair) & (frame.weights == weights)].weights_sha256.iloc[0]
         lines += [
             "", f"## {pair}, weights {weights}", "", f"![{pair}]({pair}-{weights}.png)", "",
