@@ -115,14 +115,17 @@ def test_synflow_prunes_iteratively_on_the_exponential_schedule():
 
 
 def test_grasp_hessian_gradient_agrees_with_finite_differences():
+    """Over every weight, the classifier's included, and two halves: sum_h H_h g = (H_1 + H_2) g, the Hessian of the
+    halves' summed loss times its gradient."""
     model = mlp().double()
     x, y = batch(16, shape=(12,))
-    x = x.double()
-    params = {n: p for n, p in model.named_parameters() if n.endswith("weight") and n != "5.weight"}
-    hg = hessian_gradient(model, params, (x, y), temperature=200.0)
+    halves = [(x[:8].double(), y[:8]), (x[8:].double(), y[8:])]
+    params = {n: p for n, p in model.named_parameters() if n.endswith("weight")}
+    hg = hessian_gradient(model, params, halves, temperature=200.0)
 
     def gradient():
-        return torch.autograd.grad(F.cross_entropy(model(x) / 200.0, y), list(params.values()))
+        loss = sum(F.cross_entropy(model(a) / 200.0, b) for a, b in halves)
+        return torch.autograd.grad(loss, list(params.values()))
 
     g = gradient()
     eps = 1e-3 / math.sqrt(sum(float((v * v).sum()) for v in g))
@@ -135,21 +138,48 @@ def test_grasp_hessian_gradient_agrees_with_finite_differences():
         with torch.no_grad():
             for p, v in zip(params.values(), g):
                 p.sub_(sign * eps * v)
+    assert set(hg) == {"1.weight", "3.weight", "5.weight"}
     for (name, exact), plus, minus in zip(hg.items(), *grads):
         estimate = (plus - minus) / (2 * eps)
         assert torch.allclose(exact, estimate, rtol=1e-5, atol=1e-12 * float(exact.abs().max())), name
 
 
-def test_grasp_keeps_the_weights_of_lowest_minus_w_hg():
+def reference_grasp_scores(model, data, classifier=True):
+    """-w * Hg computed here with torch.func on a train-mode copy: g and Hg over the weights of every Conv2d and
+    Linear layer (or all but the classifier), the batch in two halves, as in GraSP's pruner/GraSP.py."""
+    net = torch.func.replace_all_batch_norm_modules_(copy.deepcopy(model).train())  # batch statistics, no updates
+    layers = [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    names = [f"{n}.weight" for n in (layers if classifier else layers[:-1])]
+    fixed = {n: p.detach() for n, p in net.named_parameters() if n not in names}
+    x, y = data
+    halves = [(x[:len(x) // 2], y[:len(y) // 2]), (x[len(x) // 2:], y[len(y) // 2:])]
+
+    def loss(*weights):
+        values = {**fixed, **dict(zip(names, weights))}
+        return sum(F.cross_entropy(torch.func.functional_call(net, values, (a,)) / 200.0, b) for a, b in halves)
+
+    weights = tuple(net.get_parameter(n).detach() for n in names)
+    g = torch.func.grad(loss, argnums=tuple(range(len(names))))(*weights)
+    _, hg = torch.func.jvp(torch.func.grad(loss, argnums=tuple(range(len(names)))), weights, g)
+    return {n: -w * h for n, w, h in zip(names, weights, hg)}
+
+
+@pytest.mark.parametrize("arch", ["lenet300", "small_bn"])
+def test_grasp_keeps_the_weights_of_lowest_minus_w_hg_over_every_weight(arch):
+    """The classifier's weights belong in g and Hg (only the selection leaves them out): without them, other weights
+    are kept. On a network with BatchNorm, the halves are normalised by their own statistics."""
+    from benchsuite.contract import SmallNet
+
     torch.manual_seed(0)
-    model = bs.get_model("lenet300")
+    model = bs.get_model("lenet300") if arch == "lenet300" else SmallNet()
     data = batch()
-    params = {f"{n}.weight": m.weight for n, m in prunable(model).items()}
-    hg = hessian_gradient(model, params, data, 200.0)
     masks = bs.prune(model, "grasp", compression=8, batch=data)
-    scores = torch.cat([(-params[n].detach() * hg[n]).flatten() for n in masks])
-    kept = torch.cat([masks[n].flatten() for n in masks])
-    assert scores[kept].max() <= scores[~kept].min()
+    for classifier, agrees in ((True, True), (False, False)):
+        scores = reference_grasp_scores(model, data, classifier)
+        score = torch.cat([scores[n].flatten() for n in masks])
+        kept = torch.cat([masks[n].flatten() for n in masks])
+        tolerance = 1e-6 * float(score.abs().max())
+        assert (score[kept].max() <= score[~kept].min() + tolerance) == agrees
 
 
 def test_gmp_counts_follow_the_cubic_schedule_at_every_event():
