@@ -24,6 +24,7 @@ from .pruning.masking import apply_masks
 from .pruning.methods import Method, get_method
 from .pruning.schedules import Gradual
 from .run.stages import LevelStore, train_during, train_levels
+from .run.train import steps_of
 
 # the compression the contract asks of each kind of target
 COMPRESSION = {"global": 8, "layer": 8, "row": "50%", "nm": "2:4", "channel": "ch-x2", "channel_global": "ch-x2"}
@@ -71,7 +72,7 @@ def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tu
     recorder = Recorder(method)
     schedule, kwargs = method.bind({})
     if isinstance(schedule, Gradual):
-        schedule = dataclasses.replace(schedule, frequency=1)  # an event every step of the 8-step run
+        schedule = dataclasses.replace(schedule, every=1 / steps_of(TINY, 64))  # events a step apart
     target = target_for(model, method.kinds[0], COMPRESSION[method.kinds[0]], batch[0])
     args = (model, recorder.wrapped, kwargs, schedule, target, batch, images(64, 2), images(32, 3), TINY, 0)
     if isinstance(schedule, Gradual):

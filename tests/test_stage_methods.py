@@ -3,6 +3,7 @@ computation of what its paper defines."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -185,7 +186,7 @@ def test_grasp_keeps_the_weights_of_lowest_minus_w_hg_over_every_weight(arch):
 def test_gmp_counts_follow_the_cubic_schedule_at_every_event():
     """s_t = s_f + (s_i - s_f)(1 - (t - t0) / (n dt))^3 at t = t0 + k dt, computed here from the formula."""
     steps, prunable_n, keep = 110, 266_200, 2_746
-    schedule = Gradual(begin=0.1, end=0.8, frequency=10, initial=0.05)
+    schedule = Gradual(begin=0.1, end=0.8, every=10 / 110, initial=0.05)
     t0, n = 11, (88 - 11) // 10
     s_f = 1 - keep / prunable_n
     expected = [(t0 + k * 10, prunable_n - round((s_f + (0.05 - s_f) * (1 - k / n) ** 3) * prunable_n))
@@ -194,13 +195,22 @@ def test_gmp_counts_follow_the_cubic_schedule_at_every_event():
     assert schedule.events(steps, prunable_n, keep) == expected
 
 
+def test_gmp_prunes_at_the_fractions_of_rigls_mnist_runs():
+    """begin 3000, end 7000, every 100 of 11,719 steps: on a 1,100-step run, from step 282 to 657 every 9 steps, the
+    first event (s_i = 0) pruning nothing."""
+    s_f = 1 - 2_746 / 266_200
+    expected = [(282 + 9 * k, 266_200 - round((s_f - s_f * (1 - k / 41) ** 3) * 266_200)) for k in range(1, 42)]
+    expected[-1] = (651, 2_746)
+    assert get_method("gmp").schedule.events(1100, 266_200, 2_746) == expected
+
+
 def test_the_harness_calls_gmp_at_its_events_with_their_counts(tmp_path):
     torch.manual_seed(0)
     recorder, masks = run_during_training(get_method("gmp"), bs.get_model("lenet5"), batch(32), tmp_path)
     shapes = {n: m.shape for n, m in masks.items()}
     total = sum(s.numel() for s in shapes.values())
     keep = sum(int(m.sum()) for m in masks.values())
-    planned = Gradual(frequency=1).events(8, total, keep)  # the contract's run: 8 steps, an event every step
+    planned = dataclasses.replace(get_method("gmp").schedule, every=1 / 8).events(8, total, keep)  # the contract's
     assert [t.keep for t, _, _ in recorder.events] == [count for _, count in planned]
 
 

@@ -140,3 +140,36 @@ def test_a_checkpoint_joins_only_the_methods_that_can_start_from_one(tmp_path):
 
 def test_steps_of_a_run_count_its_last_partial_batch():
     assert steps_of(Recipe("sgd", 0.1, 2, 64), 3500) == 2 * 55
+
+
+def test_a_retraining_budget_sets_how_long_a_method_after_training_trains_under_its_masks(runner):
+    """Dense recipe of 1 epoch and fine-tuning of 1: `full` retrains the recipe's length, `like-imp_lr` as many
+    epochs as imp_lr's levels retrain in all; the stage's own budget is the fine-tuning."""
+    levels = len(stages.Levels(0.2, 0.0).counts(266_200, 66_242))
+    for budget, retraining in (("", 1), ("full", 1), ("like-imp_lr", levels)):
+        result = run(runner, Case(TINY, "A", "global_magnitude", 4, 0, (), budget))
+        assert result["budget"] == budget and result["train_epochs"] == 1 + retraining
+    imp = run(runner, Case(TINY, "A", "imp_lr", 4, 0))
+    assert imp["train_epochs"] == 1 + levels  # what like-imp_lr matches
+
+
+def test_a_gradual_method_prunes_across_the_run_its_budget_gives(runner, monkeypatch):
+    long = dataclasses.replace(get_pair(TINY), name=TINY + "-long", weights={"A": Recipe("adam", 1e-3, 4, 256)})
+    monkeypatch.setitem(PAIRS._items, long.name, long)
+    steps = {budget: steps_of(recipe, 3500) for budget, recipe in (("", long.finetune), ("full", long.weights["A"]))}
+    schedule = stages.Gradual(begin=3000 / 11719, end=7000 / 11719, every=100 / 11719)
+    for budget in ("", "full"):
+        result = run(runner, Case(long.name, "A", "gmp", 4, 0, (), budget))
+        assert result["prune_events"] == len(schedule.events(steps[budget], 266_200, 66_242))
+        assert result["train_epochs"] == 4 + {"": 1, "full": 4}[budget]
+
+
+def test_the_budget_enters_the_case_id_and_hash_and_applies_to_the_methods_that_take_it():
+    default, full = Case(TINY, "A", "global_magnitude", 8, 0), Case(TINY, "A", "global_magnitude", 8, 0, (), "full")
+    assert full.id == f"global_magnitude-{TINY}-A-x8-s0-full" and default.hash != full.hash
+    sweep = Sweep("t", (Block((TINY,), ("A",), "global_magnitude,gmp,snip,imp", (8,), (0,), budgets=("", "full")),))
+    assert sorted(c.id for c in sweep.cases()) == sorted(
+        f"{m}-{TINY}-A-x8-s0{b}" for m in ("global_magnitude", "gmp", "snip", "imp") for b in ("", "-full")
+        if not (b and m in ("snip", "imp")))
+    with pytest.raises(ValueError, match="unknown training budget 'like-snip'"):
+        Sweep("t", (Block((TINY,), ("A",), "global_magnitude", (8,), (0,), budgets=("like-snip",)),)).cases()

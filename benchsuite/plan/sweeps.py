@@ -7,6 +7,7 @@ from typing import Any
 
 from ..pruning.methods import get_method, list_methods
 from ..registry import Registry
+from . import budgets
 from .cases import Case
 from .pairs import PAIRS, WeightsFile
 
@@ -15,7 +16,8 @@ from .pairs import PAIRS, WeightsFile
 class Block:
     """Pairs x weights x methods (glob patterns over method names, of one stage if `stage` is given) x
     compressions x seeds x hyperparameter settings (each a dict of values that differ from the methods' defaults;
-    a setting applies to the methods that have those hyperparameters). A compression is a ratio (for methods
+    a setting applies to the methods that have those hyperparameters) x retraining budgets (`budgets`: each applies
+    to the methods that take it). A compression is a ratio (for methods
     with a global or layer target), an N:M pattern such as "2:4" (N:M target) or a channel ratio such as "ch-x2"
     (channel targets), or a sparsity such as "50%" (post-training targets); each applies to the methods that can
     meet it. Methods matching `first_seed_only` (glob patterns) give the same result for every seed (they draw
@@ -29,6 +31,7 @@ class Block:
     stage: str | None = None
     hparams: tuple[dict[str, Any], ...] = ({},)
     first_seed_only: str = ""
+    budgets: tuple[str, ...] = ("",)
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,16 @@ class Sweep:
         need its initialisation or steps of its training)."""
         seen: dict[Case, None] = {}
         for b in self.blocks:
+            for budget in b.budgets:
+                budgets.check(budget)  # fail early on a typo
             for pair in b.pairs:
                 files = [n for n, w in PAIRS.get(pair).weights.items() if isinstance(w, WeightsFile)]
                 for weights in (*b.weights, *files):
                     PAIRS.get(pair).source(weights)  # fail early on a typo
-                    for method, setting in product(list_methods(b.methods, b.stage), b.hparams):
+                    for method, setting, budget in product(list_methods(b.methods, b.stage), b.hparams, b.budgets):
                         m = get_method(method)
-                        if not set(setting) <= set(m.hyperparameters) or (weights in files and m.needs_recipe) \
+                        if not set(setting) <= set(m.hyperparameters) or not budgets.takes(m, budget) \
+                                or (weights in files and (m.needs_recipe or budget)) \
                                 or not PAIRS.get(pair).takes(m.stage):
                             continue
                         m.bind(setting)  # fail early on a bad value
@@ -56,7 +62,7 @@ class Sweep:
                             else b.seeds
                         for c, s in product(b.compressions, seeds):
                             if m.fits(c):
-                                seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())))] = None
+                                seen[Case(pair, weights, method, c, s, tuple(sorted(setting.items())), budget)] = None
         return list(seen)
 
 
@@ -130,11 +136,17 @@ SWEEPS.add("quick", Sweep("quick", (
     Block(MNIST5K, ("A",), "*", RATIOS, (0, 1, 2), ONE_SHOT),
     Block(MNIST5K, ("B",), "global_magnitude,layer_magnitude", RATIOS, (0, 1, 2)),
 )))
-# Every method of every stage on the embedded pairs, to x64 where the model reaches it (LeNet-5 reaches x57).
-SWEEPS.add("lifecycle", Sweep("lifecycle", (
-    Block(MNIST5K[:1], ("A",), "*", (*RATIOS, 64), (0, 1, 2)),
-    Block(MNIST5K[1:], ("A",), "*", RATIOS, (0, 1, 2)),
-)))
+# Every method of every stage on the embedded pairs, to x64 where the model reaches it (LeNet-5 reaches x57), with the
+# baselines that compare stages at equal training: one-shot and gradual magnitude pruning retrained for the dense
+# recipe's length (as long as methods at initialisation train under their masks, and as iterative pruning's last
+# level), and one-shot global magnitude pruning retrained for iterative pruning's (imp_lr's) total at x16 and at each
+# pair's highest compression.
+LIFECYCLE = ((MNIST5K[0], (*RATIOS, 64), (16, 64)), (MNIST5K[1], RATIOS, (16, 32)))
+SWEEPS.add("lifecycle", Sweep("lifecycle", tuple(block for pair, ratios, high in LIFECYCLE for block in (
+    Block((pair,), ("A",), "*", ratios, (0, 1, 2)),
+    Block((pair,), ("A",), "global_magnitude,layer_magnitude,gmp,gmp_layer", ratios, (0, 1, 2), budgets=("full",)),
+    Block((pair,), ("A",), "global_magnitude", high, (0, 1, 2), budgets=("like-imp_lr",)),
+))))
 # Structured sparsity beside unstructured pruning: N:M patterns (2:4 and 4:8 keep half, 1:4 and 2:8 a quarter, 1:8
 # an eighth) and whole channels (half and a quarter of them, per layer and over the network) next to global and
 # layerwise magnitude, with measured speed. x1.5 and x16 bracket the structured cells, so that each is compared at the

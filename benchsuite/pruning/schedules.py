@@ -8,35 +8,36 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Gradual:
-    """Prune events inside one run of the pair's fine-tuning, every `frequency` optimizer steps from `begin` to
-    `end` (fractions of the run), on Zhu & Gupta's cubic schedule: at event k of n the pruned fraction of the
-    prunable weights is s_k = s_f + (s_i - s_f) (1 - k / n)^3, from `initial` (s_i) to the case's target (s_f).
-    Masks are nested: a pruned weight stays pruned."""
+    """Prune events inside the run of training the harness gives the method (its retraining budget), every `every`
+    of the run from `begin` to `end` (all three fractions of the run; at least one optimizer step apart), on Zhu &
+    Gupta's cubic schedule: at event k of n the pruned fraction of the prunable weights is
+    s_k = s_f + (s_i - s_f) (1 - k / n)^3, from `initial` (s_i) to the case's target (s_f). Masks are nested: a
+    pruned weight stays pruned."""
 
     begin: float = 0.0
     end: float = 0.75
-    frequency: int = 10
+    every: float = 0.01
     initial: float = 0.0
 
     nested = True
 
     def __post_init__(self) -> None:
-        if not (0 <= self.begin <= self.end <= 1 and self.frequency >= 1 and 0 <= self.initial < 1):
-            raise ValueError(f"gradual schedule needs 0 <= begin <= end <= 1, frequency >= 1 and 0 <= initial < 1, "
+        if not (0 <= self.begin <= self.end <= 1 and 0 < self.every <= 1 and 0 <= self.initial < 1):
+            raise ValueError(f"gradual schedule needs 0 <= begin <= end <= 1, 0 < every <= 1 and 0 <= initial < 1, "
                              f"got {self}")
 
     def events(self, steps: int, prunable: int, keep: int) -> list[tuple[int, int]]:
         """(optimizer steps taken, weights to keep) of each prune event of a run of `steps` steps; the last event
         keeps exactly `keep`. Events that would prune nothing new are left out."""
-        t0, t_end = round(self.begin * steps), round(self.end * steps)
-        n = (t_end - t0) // self.frequency
+        t0, t_end, dt = round(self.begin * steps), round(self.end * steps), max(1, round(self.every * steps))
+        n = (t_end - t0) // dt
         final = 1 - keep / prunable
         out, last = [], prunable
         for k in range(n + 1):
             sparsity = final + (self.initial - final) * (1 - k / n) ** 3 if n else final
             count = keep if k == n else prunable - round(sparsity * prunable)
             if count < last:
-                out.append((t0 + k * self.frequency, count))
+                out.append((t0 + k * dt, count))
                 last = count
         return out
 

@@ -15,12 +15,14 @@ SPEED = ["measured_speedup", "measured_speedup_b64", "dense_latency_ms", "dense_
 
 def with_patterns(frame: pd.DataFrame) -> pd.DataFrame:
     """The results with each N:M or channel case's pattern in its method's name (`nm_magnitude 2:4`, `l1_filter
-    ch-x2`): 2:4 and 4:8 keep the same fraction, so they are two rows of a table at one compression (M / N), not
-    one."""
-    if "pattern" not in frame:
-        return frame
-    pattern = frame.pattern.fillna("")
-    return frame.assign(method=frame.method.where(pattern == "", frame.method + " " + pattern))
+    ch-x2`), and each case's retraining budget when not its stage's own (`global_magnitude [full]`): 2:4 and 4:8 keep
+    the same fraction, and one method at two budgets is two methods of training, so each is a row of its own."""
+    method = frame.method
+    for column, form in (("pattern", " {}"), ("budget", " [{}]")):
+        if column in frame:
+            value = frame[column].fillna("").astype(str)
+            method = method.where(value == "", method + value.map(form.format))
+    return frame.assign(method=method)
 
 
 class Cells:

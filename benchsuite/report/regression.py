@@ -23,7 +23,7 @@ from ..pruning.methods import get_method, list_methods
 from ..run.store import unpack
 from .stats import ALPHA, compare, holm
 
-KEYS = ["pair", "weights", "compression", "pattern"]
+KEYS = ["pair", "weights", "compression", "pattern", "budget"]
 NEEDED = {"method", "method_version", "pair", "weights", "compression", "seed", "top1", "val_top1", "val_correct",
           "n_val"}
 
@@ -60,8 +60,9 @@ def _outcomes(rows: pd.DataFrame) -> np.ndarray:
 
 
 def _patterned(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every row with its N:M pattern ("" for a ratio: read back from a csv as NaN, or absent before patterns)."""
-    return frame.assign(pattern=frame["pattern"].fillna("") if "pattern" in frame else "")
+    """Every row with its N:M pattern and its budget ("" for a ratio or the stage's own budget: read back from a csv
+    as NaN, or absent from older files)."""
+    return frame.assign(**{k: frame[k].fillna("") if k in frame else "" for k in ("pattern", "budget")})
 
 
 def check(ran: pd.DataFrame, ref: pd.DataFrame, reference_method: str) -> Verdict:
@@ -80,7 +81,7 @@ def check(ran: pd.DataFrame, ref: pd.DataFrame, reference_method: str) -> Verdic
     tests = []
     for (method, *key), new in ran[~ran.method.isin(unchanged)].groupby(["method", *KEYS]):
         where = np.logical_and.reduce([ref[k] == v for k, v in zip(KEYS, key)])
-        label = f"{method} on {key[0]} {key[1]} {key[3] or f'x{key[2]:g}'}"
+        label = f"{method} on {key[0]} {key[1]} {key[3] or f'x{key[2]:g}'}" + (f" [{key[4]}]" if key[4] else "")
         own = ref[where & (ref.method == method)]
         base_name = method if len(own) else reference_method
         base = own if len(own) else ref[where & (ref.method == reference_method) & (reference_method != method)]

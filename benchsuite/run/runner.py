@@ -11,6 +11,7 @@ import torch
 
 from .. import __version__
 from ..data import Dataset, load_dataset
+from ..plan import budgets
 from ..plan.cases import SCHEMA_VERSION, Case
 from ..plan.pairs import Pair, Recipe, get_pair
 from ..pruning.context import Context, Masks, call_method, target_for
@@ -113,6 +114,7 @@ class Runner:
             "method_version": case.spec["method_version"], "torch": str(torch.__version__),
             "pair": case.pair, "weights": case.weights, "method": case.method, "stage": method.stage,
             "target": method.kind_for(case.compression), "hyperparameters": case.hyperparameters,
+            "budget": case.budget,
             "compression": nominal(case.compression),
             "pattern": case.compression if isinstance(case.compression, str) else "",
             "dense_layers": ctx.target.dense_layers, "seed": case.seed, "weights_sha256": checkpoint.sha256,
@@ -147,15 +149,17 @@ class Runner:
 
     def _train(self, case: Case, method: Method, pair: Pair, data: Dataset, ctx: Context, masks: Masks) -> Trained:
         schedule, kwargs = method.bind(dict(case.hparams))
-        if method.stage == "after_training":
-            return train_once(ctx.model, masks, data.train, data.test, pair.finetune, case.seed)
         recipe = pair.source(case.weights)
+        retraining = budgets.recipe(case.budget, pair.finetune, recipe if isinstance(recipe, Recipe) else None,
+                                    sum(ctx.target.sizes.values()), ctx.target.keep)
+        if method.stage == "after_training":
+            return train_once(ctx.model, masks, data.train, data.test, retraining, case.seed)
         if method.stage == "at_init":
             return train_once(ctx.model, masks, data.train, data.test, recipe, case.seed)
         model = copy.deepcopy(self._model(case, "dense"))
         if isinstance(schedule, Gradual):
             return train_during(model, method, kwargs, schedule, ctx.target, ctx.batch, data.train, data.test,
-                                pair.finetune, case.seed)
+                                retraining, case.seed)
         if not isinstance(recipe, Recipe):
             raise ValueError(f"{case.id}: iterative pruning retrains with the dense recipe, and weights "
                              f"{case.weights!r} are a checkpoint file")

@@ -86,7 +86,7 @@ def train_during(model: nn.Module, method: Method, kwargs: Mapping[str, Any], sc
     images = fit(model, train, recipe, torch.Generator().manual_seed(seed), after_step=prune)
     if state["after"] is None:
         raise ValueError(f"method {method.name!r}: its schedule {schedule} has no prune event within the "
-                         f"{steps_of(recipe, len(train))} steps of the run; lower its frequency")
+                         f"{steps_of(recipe, len(train))} steps of the run; lower its `every`")
     return Trained(model, state["masks"], state["after"], images, len(events))
 
 
