@@ -58,10 +58,14 @@ def prune_layer(w: torch.Tensor, h: torch.Tensor, sparsity: float | None, nm: tu
 def sparsegpt(ctx, *, blocksize: int = 128, percdamp: float = 0.01):
     """Prune every linear layer of a block with the OBS reconstruction of SparseGPT's reference code: H = 2 X^T X
     from the layer's calibration inputs (the block's inputs before it is pruned), 1% dampening, the upper Cholesky
-    factor of H^-1, blocks of 128 columns with lazy updates, the mask chosen per block by w^2 / [H^-1]_jj^2
-    (unstructured: the reference prunes int(s * n) of each block; here each block's share of the layer's exact
-    int(s * n), which differs by at most one weight per block) or within every group of M (N:M). Returns the masks
-    and the updated weights. Computed in float64 (the reference: float32)."""
+    factor of H^-1, blocks of 128 columns with lazy updates, the mask chosen per block by w^2 / [H^-1]_jj^2 or within
+    every group of M (N:M). Returns the masks and the updated weights. Computed in float64 (the reference: float32).
+
+    Differs, unstructured: the reference prunes every weight of a block whose score is at or below the block's
+    int(s * n_block)-th smallest (0-based; `tmp <= thresh`): int(s * n_block) + 1 per block of n_block weights, and
+    every tie at the threshold. Here each block prunes its share of the layer's exact int(s * n) (int(s * n_end) -
+    int(s * n_start), counting the layer's weights up to the block's end and start), so that every layer's count is
+    exact and the same as every other method's: about one weight fewer per block; ties go to the earlier weight."""
     target, masks, weights = ctx.target, {}, {}
     for name, w in ctx.weights.items():
         if target.pattern and not groupable(w.shape, target.pattern[1]):

