@@ -1,5 +1,5 @@
-"""Findings on constructed results whose answer is known: a clear win, a tie, a difference inside the noise, and a
-setting where both methods are at chance level."""
+"""Findings on constructed results whose answer is known: a clear win, a tie, a difference inside the noise, a
+setting where both methods are at chance level, and the one verdict rule on constructed families."""
 from __future__ import annotations
 
 import zlib
@@ -7,8 +7,11 @@ import zlib
 import numpy as np
 import pandas as pd
 
+import pytest
+
 from benchsuite.report.cells import Cells
-from benchsuite.report.findings import SHOWN, listed, paper_claims
+from benchsuite.report.claims import shrinkbench, stages, structure
+from benchsuite.report.claims.rule import SHOWN, Tally, judge, listed, verdict
 from benchsuite.run.store import pack
 
 IMAGES = 1000
@@ -38,7 +41,7 @@ def cell(method, compression, accuracy, weights="A", pair="p", seeds=3, speedup=
 def claims(rows):
     frame = pd.DataFrame(rows)
     cells = Cells(frame)
-    return paper_claims(cells, cells.aggregate())
+    return [c.line() for c in shrinkbench.claims(cells, cells.aggregate(), frame)]
 
 
 def test_a_clear_win_a_tie_and_a_chance_level_setting_are_counted_apart():
@@ -46,7 +49,8 @@ def test_a_clear_win_a_tie_and_a_chance_level_setting_are_counted_apart():
             *cell("global_magnitude", 4, 0.90, draw="same"), *cell("layer_magnitude", 4, 0.90, draw="same"),  # a tie
             *cell("global_magnitude", 8, 0.10), *cell("layer_magnitude", 8, 0.10)]   # both guessing
     size = claims(rows)[0]
-    assert size.startswith("- **Global beats layerwise magnitude at equal model size** — reproduced: ")
+    assert size.startswith("**Global beats layerwise magnitude pruning at equal model size** (ShrinkBench, Blalock et "
+                           "al. 2020) — not shown: ")  # "beats" is every testable setting, and one is a tie
     assert ("of 2 testable (pair, weights, compression) settings, 1 won, 0 lost, 1 undecided; 1 left out with both "
             "sides at chance level by global_magnitude") in size
 
@@ -65,14 +69,41 @@ def test_a_lost_setting_is_named_with_its_difference():
     assert "— contradicted" in size and "Lost: p A x2 (-2" in size
 
 
+@pytest.mark.parametrize("won, lost, undecided, quantifier, expected", [
+    (3, 0, 0, "all", "reproduced"), (2, 0, 1, "all", "not shown"), (2, 1, 0, "all", "mixed"),
+    (0, 1, 2, "all", "contradicted"), (0, 0, 3, "all", "not shown"), (0, 0, 0, "all", "untestable"),
+    (1, 0, 2, "some", "reproduced"), (1, 1, 1, "some", "mixed"), (0, 2, 0, "some", "contradicted"),
+    (0, 0, 2, "some", "not shown"), (0, 0, 0, "some", "untestable")])
+def test_one_verdict_rule_for_every_claim(won, lost, undecided, quantifier, expected):
+    tally = Tally({f"w{i}": 0.1 for i in range(won)}, {f"l{i}": -0.1 for i in range(lost)},
+                  [f"u{i}" for i in range(undecided)])
+    assert verdict(tally, quantifier) == expected
+
+
+def test_an_equivalence_claim_is_won_inside_its_margin_and_lost_outside_it():
+    """1,000 images whose outcomes differ on 3 (inside 1 point) or on 50 (5 points, outside). With seeds that
+    disagree, three of them leave too few degrees of freedom to show equivalence within a point."""
+    outcomes = np.repeat(Z[None, :] > np.quantile(Z, 0.1), 3, axis=0)  # three seeds that agree: no seed term
+    close, far = outcomes.copy(), outcomes.copy()
+    right = np.flatnonzero(outcomes.all(0))
+    close[:, right[:3]] = False  # 0.3 points worse
+    far[:, right[:50]] = False  # 5 points worse
+    for test, margin in (("matches", 0.01), ("matches or beats", 0.01)):
+        tally = judge([("close", close, outcomes, 10), ("far", far, outcomes, 10)], test, margin)
+        assert list(tally.won) == ["close"] and list(tally.lost) == ["far"], test
+    beats = judge([("close", close, outcomes, 10)], "beats")
+    assert beats.undecided == ["close"]  # 0.3 points is a difference "beats" cannot see, and "matches" can
+
+
 def test_a_reversal_between_weights_needs_two_significant_opposite_results():
     rows = [*cell("global_magnitude", 2, 0.95, "A"), *cell("layer_magnitude", 2, 0.80, "A"),
             *cell("global_magnitude", 2, 0.80, "B"), *cell("layer_magnitude", 2, 0.95, "B"),
             *cell("global_magnitude", 4, 0.95, "A"), *cell("layer_magnitude", 4, 0.80, "A"),
             *cell("global_magnitude", 4, 0.90, "B"), *cell("layer_magnitude", 4, 0.90, "B")]
     weights = claims(rows)[2]
-    assert "— reproduced" in weights and "reversed in 1 of 2 (pair, compression) settings" in weights
-    assert "p x2: ahead under A, behind under B" in weights and "p x4" not in weights
+    assert "— reproduced: of 2 testable (pair, compression) settings with weights A and B, 1 won, 0 lost, " \
+           "1 undecided" in weights
+    assert "Won: global_magnitude vs layer_magnitude on p x2: ahead under A, behind under B." in weights
 
 
 def test_layerwise_wins_at_equal_speedup_only_where_it_is_significant():
@@ -80,7 +111,8 @@ def test_layerwise_wins_at_equal_speedup_only_where_it_is_significant():
     rows = [*cell("global_magnitude", 2, 0.95, speedup=2.0), *cell("global_magnitude", 8, 0.60, speedup=4.0),
             *cell("layer_magnitude", 2, 0.95, speedup=2.0), *cell("layer_magnitude", 8, 0.90, speedup=8.0)]
     speed = claims(rows)[1]
-    assert speed.startswith("- **Layerwise can win at equal theoretical speedup** — reproduced: ")
+    assert speed.startswith("**Layerwise magnitude pruning can beat global at equal theoretical speedup** (ShrinkBench, "
+                            "Blalock et al. 2020) — reproduced: ")
     assert "p A at 4.0x" in speed and "p A at 2.0x" not in speed
 
 
@@ -90,29 +122,47 @@ def test_no_list_is_cut_without_saying_how_many_more():
     assert listed(items[:3]) == "item 0; item 1; item 2"
 
 
-def staged(method, compression, accuracy, stage, epochs, density=0.5):
+def staged(method, compression, accuracy, stage, epochs, density=0.5, **kwargs):
     return [{**row, "stage": stage, "train_epochs": epochs, "density:fc1": density}
-            for row in cell(method, compression, accuracy)]
+            for row in cell(method, compression, accuracy, **kwargs)]
 
 
-def test_the_claims_about_stages_count_their_tests_and_their_emptied_layers():
-    from benchsuite.report.stage_claims import stage_claims
-
-    rows = [*staged("global_magnitude", 16, 0.95, "after_training", 22), *staged("snip", 16, 0.85, "at_init", 20, 0.0),
-            *staged("synflow", 16, 0.90, "at_init", 20), *staged("random_init", 16, 0.80, "at_init", 20),
-            *staged("imp", 16, 0.95, "during_training", 140),
+def test_the_claims_about_stages_compare_at_equal_training_and_give_a_verdict_per_method():
+    rows = [*staged("global_magnitude", 16, 0.95, "after_training", 22),
+            *staged("global_magnitude [full]", 16, 0.96, "after_training", 40),
+            *staged("global_magnitude [like-imp_lr]", 16, 0.95, "after_training", 300, noise=0.0, draw="x"),
+            *staged("snip", 16, 0.85, "at_init", 20, 0.0), *staged("synflow", 16, 0.90, "at_init", 20),
+            *staged("random_init", 16, 0.80, "at_init", 20),
+            *staged("imp", 16, 0.955, "during_training", 290, noise=0.0, draw="x"),
             *staged("global_magnitude", 32, 0.90, "after_training", 22),
-            *staged("imp", 32, 0.93, "during_training", 160)]
+            *staged("global_magnitude [full]", 32, 0.91, "after_training", 40),
+            *staged("imp", 32, 0.70, "during_training", 350)]
     frame = pd.DataFrame(rows)
     cells = Cells(frame)
-    beat_random, short_of_magnitude, iterative, synflow = stage_claims(cells, cells.aggregate(), frame)
-    assert "— reproduced" in beat_random and "of 2 testable comparisons, 2 won, 0 lost" in beat_random
-    assert "— reproduced" in short_of_magnitude and "2 won, 0 lost" in short_of_magnitude
-    assert "(after training, 22 epochs)" in short_of_magnitude
-    assert "(at initialisation, 20 epochs; they train the whole dense recipe" in short_of_magnitude
-    assert "— reproduced" in iterative and "of 2 testable settings, 1 won, 0 lost, 1 undecided" in iterative
-    assert "at 140 to 160 epochs against 22 epochs" in iterative
-    assert "— reproduced: synflow emptied a whole layer in 0 of 3 cases; snip in 3 of 3" in synflow
+    found = {c.statement: c for c in stages.claims(cells, cells.aggregate(), frame)}
+    assert found["snip beats random pruning at initialisation"].verdict == "reproduced"
+    assert found["global_magnitude [full] beats synflow at equal training under the mask"].verdict == "reproduced"
+    under_mask = found["global_magnitude [full] beats snip at equal training under the mask"]
+    assert "global_magnitude [full] 40 epochs from a random initialisation, snip 20 epochs" in under_mask.line()
+    assert "global_magnitude beats snip at equal total training" in found
+    total = found["imp matches or beats one-shot global_magnitude [like-imp_lr] at x16 and above, at equal total "
+                  "training"]
+    assert total.verdict == "reproduced" and len(total.tally.won) == 1  # x32 has no like-imp_lr baseline
+    last = found["imp matches or beats one-shot global_magnitude [full] at x16 and above, at equal training under "
+                 "the final mask"]
+    assert last.verdict == "contradicted" and list(last.tally.lost) == ["p A x32"]
+    assert last.tally.undecided == ["p A x16"]  # seeds that disagree: within a point is not shown
+    collapse = found["SynFlow empties no layer below its maximum compression, while SNIP may"]
+    assert collapse.verdict == "reproduced" and list(collapse.tally.won) == [
+        "p A x16: snip emptied a layer, synflow kept every one"]
+
+
+def test_layer_collapse_is_untestable_when_neither_method_empties_a_layer():
+    rows = [*staged("snip", 16, 0.85, "at_init", 20), *staged("synflow", 16, 0.90, "at_init", 20)]
+    frame = pd.DataFrame(rows)
+    cells = Cells(frame)
+    collapse, = [c for c in stages.claims(cells, cells.aggregate(), frame) if c.statement.startswith("SynFlow")]
+    assert collapse.verdict == "untestable"
 
 
 def test_measured_speed_under_half_the_theoretical_is_listed_largest_gap_first():
@@ -142,16 +192,16 @@ def test_a_cell_away_from_its_columns_compression_is_left_out_of_equal_size_and_
 
 
 def test_nm_patterns_are_compared_with_unstructured_pruning_at_the_compression_they_achieve():
-    from benchsuite.report.structure_claims import structure_claims
-
     layer = [*cell("layer_magnitude", 1.5, 0.95, draw="a"), *cell("layer_magnitude", 2, 0.95, draw="a"),
              *cell("layer_magnitude", 4, 0.95, draw="a")]
     half = [{**r, "compression_achieved": 1.8} for r in cell("nm_magnitude 2:4", 2, 0.95, draw="a")]
     quarter = [{**r, "compression_achieved": 3.5} for r in cell("nm_magnitude 1:4", 4, 0.80)]
-    cells = Cells(pd.DataFrame(layer + half + quarter))
-    at_half, sparser = structure_claims(cells, cells.aggregate())
-    assert "(2:4, 4:8) keeps the accuracy of unstructured pruning at the same density** (Mishra et al. 2021, " \
-           "for 2:4 after fine-tuning) — reproduced: " in at_half
-    assert "of 1 testable cells, 0 won, 0 lost, 1 undecided" in at_half
+    frame = pd.DataFrame(layer + half + quarter)
+    cells = Cells(frame)
+    at_half, = structure.claims(cells, cells.aggregate(), frame)
+    assert at_half.statement == ("Half-density N:M sparsity (2:4, 4:8) keeps the accuracy of unstructured pruning at "
+                                 "the same density")
+    assert at_half.verdict == "reproduced" and list(at_half.tally.won) == ["nm_magnitude 2:4 on p A (x1.80)"]
+    sparser, = structure.measurements(cells, cells.aggregate())
     assert "of 1 testable cells, 0 won, 1 lost" in sparser
-    assert "structure loses nm_magnitude 1:4 on p A (x3.50) (-14.9" in sparser
+    assert "worse: nm_magnitude 1:4 on p A (x3.50) (-14.9" in sparser

@@ -184,14 +184,20 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
              ("wanda", "70%"): 1.5, ("wanda", "2:4"): 1.2, ("wanda", "4:8"): 0.9}
     frame = pd.DataFrame([_rows(m, c, base + s + rng.normal(0, 0.001, 40), seed)
                           for (m, c), s in shift.items() for seed in ((0,) if m == "magnitude" else (0, 1, 2))])
-    agg = write(frame, "lm", len(frame), tmp_path)
+    agg, found = write(frame, "lm", len(frame), tmp_path)
     board = (tmp_path / "README.md").read_text()
-    for claim in ("Wanda and SparseGPT far below magnitude at 50% and at 2:4** — reproduced: of 2 testable",
-                  "The gap to magnitude grows with sparsity** — reproduced: of 2 testable",
-                  "2:4 costs more than 50% unstructured** — reproduced: of 2 testable",
-                  "4:8 costs less than 2:4** — reproduced: of 2 testable"):
+    for claim in ("wanda is far below magnitude pruning at 50% and at 2:4** (Sun et al. 2023; Frantar & Alistarh "
+                  "2023) — reproduced: of 2 testable",
+                  "wanda's gap to magnitude pruning grows with sparsity** (Sun et al. 2023; Frantar & Alistarh 2023) "
+                  "— reproduced: of 2 testable",
+                  "2:4 costs wanda more than 50% unstructured** (Sun et al. 2023; Frantar & Alistarh 2023) — "
+                  "reproduced: of 1 testable",
+                  "4:8 costs magnitude less than 2:4** (Sun et al. 2023; Frantar & Alistarh 2023) — reproduced: of 1 "
+                  "testable"):
         assert claim in board
-    assert "wanda 50% (4.48x)" in board  # magnitude's perplexity over Wanda's: exp(2.0 - 0.5)
+    assert "| 2:4 costs magnitude more than 50% unstructured | reproduced | 1 | 0 | 0 |" in board  # the verdict table
+    assert {c.verdict for c in found} == {"reproduced"} and len(found) == 6  # a verdict per method
+    assert "50% (4.48x)" in board  # magnitude's perplexity over Wanda's: exp(2.0 - 0.5)
     wanda = agg.set_index(["method", "compression"]).loc[("wanda", "50%")]
     assert wanda.perplexity == pytest.approx(math.exp(base.mean() + 0.5), rel=1e-3) and wanda.n == 3
     assert wanda.low < wanda.perplexity < wanda.high
@@ -199,4 +205,5 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
     flipped = frame.assign(chunk_nll=[r.chunk_nll if r.compression != "2:4" else
                                       [v - 2.5 * 10 for v in r.chunk_nll] for r in frame.itertuples()])
     write(flipped, "lm", len(frame), tmp_path)
-    assert "2:4 costs more than 50% unstructured** — contradicted" in (tmp_path / "README.md").read_text()
+    assert "2:4 costs wanda more than 50% unstructured** (Sun et al. 2023; Frantar & Alistarh 2023) — contradicted" \
+        in (tmp_path / "README.md").read_text()

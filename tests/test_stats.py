@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from benchsuite.report.findings import judge
+from benchsuite.report.claims.rule import judge
 from benchsuite.report.stats import at_chance, compare, holm, interval, seed_effect
 
 

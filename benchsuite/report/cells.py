@@ -82,3 +82,22 @@ class Cells:
         a = self.get(pair, weights, method, lo)[[self.seeds(pair, weights, method, lo).index(s) for s in seeds]]
         b = self.get(pair, weights, method, hi)[[self.seeds(pair, weights, method, hi).index(s) for s in seeds]]
         return (1 - w) * a + w * b
+
+
+def shared_speedups(agg: pd.DataFrame, methods: list[str]) -> np.ndarray:
+    """5 theoretical speedups (log-spaced) that every one of `methods` reaches in a (pair, weights) block's aggregate."""
+    curves = [agg[agg.method == m]["speedup"] for m in methods]
+    if any(c.empty for c in curves):
+        return np.array([])
+    lo, hi = max(np.log2(c).min() for c in curves), min(np.log2(c).max() for c in curves)
+    return 2 ** np.linspace(lo, hi, 5) if lo < hi else np.array([])
+
+
+def emptied_layers(frame: pd.DataFrame) -> dict[tuple, list[str]]:
+    """Per case (method, pair, weights, compression, seed) that left a prunable layer without a weight, those layers
+    (the classifier is never pruned)."""
+    cols = [c for c in frame.columns if c.startswith("density:")]
+    if not cols:
+        return {}
+    return {(r.method, r.pair, r.weights, r.compression, r.seed): [c.split(":", 1)[1] for c in cols if r[c] == 0]
+            for _, r in frame[(frame[cols] == 0).any(axis=1)].iterrows()}

@@ -1,177 +1,25 @@
-"""Findings the suite derives from its own numbers, as ShrinkBench's authors did by hand: which of the paper's
-claims hold on these results, who leads at equal size and at equal speedup, where rankings reverse between pairs
-or initial weights, where seeds disagree, and where a method emptied a whole layer.
+"""The Findings of an image leaderboard, derived from its own numbers as ShrinkBench's authors did by hand: the
+published claims that hold or not here (`claims`, one verdict rule), who leads at equal size, at equal speedup and
+at equal training, where rankings reverse between pairs or initial weights, where measured speed falls short of
+the theoretical, where seeds disagree, and where a method emptied a whole layer.
 
 Every comparative word is a test: "beats" means a paired test on the same test images, combined over seeds
-(`stats.compare`), significant after Holm's correction over all the comparisons the claim makes. Comparisons where
-both sides are at chance level are left out and counted. Each claim says how many settings were testable, won,
-lost and undecided; no list is cut without saying how many more there are."""
+(`stats.compare`), significant after Holm's correction over all the comparisons it belongs to; comparisons where
+both sides are at chance level are left out and counted; no list is cut without saying how many more there are."""
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-
-import numpy as np
 import pandas as pd
 
-from .cells import Cells
-from .stats import ALPHA, at_chance, compare, holm, seed_effect
+from .cells import Cells, emptied_layers, shared_speedups
+from .claims import shrinkbench, stages, structure
+from .claims.rule import SHOWN, Claim, explanation, leader, listed, render, table
+from .claims.shrinkbench import reversals
 
-SEED_RANGE = 0.05  # seeds "disagree strongly" when their top-1 spans at least 5 points (and the seed effect is real)
-SHOWN = 10  # list items shown before "and N more"
-GLOBAL, LAYER = "global_magnitude", "layer_magnitude"
-
-
-@dataclass
-class Tally:
-    """Outcome of the comparisons of one claim: the labels won and lost, how many undecided and at chance."""
-
-    won: dict[str, float] = field(default_factory=dict)  # label -> difference of mean top-1
-    lost: dict[str, float] = field(default_factory=dict)
-    undecided: int = 0
-    chance: int = 0
-
-    @property
-    def testable(self) -> int:
-        return len(self.won) + len(self.lost) + self.undecided
-
-    def counts(self, what: str) -> str:
-        chance = f"; {self.chance} left out with both sides at chance level" if self.chance else ""
-        return (f"of {self.testable} testable {what}, {len(self.won)} won, {len(self.lost)} lost, {self.undecided} "
-                f"undecided{chance}")
-
-
-def judge(comparisons: Iterable[tuple[str, np.ndarray | None, np.ndarray | None, int | None]]) -> Tally:
-    """Test a against b in each (label, a, b, classes), Holm-corrected together; a missing side is skipped, and so
-    is a comparison with both sides at chance (classes None: outcomes that are not correctness)."""
-    tally, tested = Tally(), []
-    for label, a, b, classes in comparisons:
-        if a is None or b is None:
-            continue
-        if classes is not None and at_chance(a, classes) and at_chance(b, classes):
-            tally.chance += 1
-            continue
-        tested.append((label, compare(a, b, proportion=classes is not None)))
-    for (label, c), significant in zip(tested, holm([c.p for _, c in tested])):
-        if not significant:
-            tally.undecided += 1
-        else:
-            (tally.won if c.difference > 0 else tally.lost)[label] = c.difference
-    return tally
-
-
-def listed(items: list[str] | dict[str, float], sep: str = "; ") -> str:
-    """Items (or labels with their difference in points), the first SHOWN of them and how many more."""
-    if isinstance(items, dict):
-        items = [f"{label} ({d * 100:+.2f} pts)" for label, d in items.items()]
-    more = f"{sep}and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
-    return sep.join(items[:SHOWN]) + more
-
-
-def _verdict(tally: Tally) -> str:
-    if len(tally.won) > len(tally.lost):
-        return "reproduced"
-    return "contradicted" if len(tally.lost) > len(tally.won) else "not shown"
-
-
-def _speedups(cells: Cells, agg: pd.DataFrame, methods: list[str]) -> np.ndarray:
-    """5 speedups (log-spaced) that every one of `methods` reaches in this (pair, weights) block."""
-    curves = [agg[agg.method == m]["speedup"] for m in methods]
-    if any(c.empty for c in curves):
-        return np.array([])
-    lo, hi = max(np.log2(c).min() for c in curves), min(np.log2(c).max() for c in curves)
-    return 2 ** np.linspace(lo, hi, 5) if lo < hi else np.array([])
-
-
-def paper_claims(cells: Cells, agg: pd.DataFrame) -> list[str]:
-    out = []
-    blocks = [(p, w) for (p, w), g in agg.groupby(["pair", "weights"]) if {GLOBAL, LAYER} <= set(g.method)]
-    if blocks:
-        size = judge((f"{p} {w} x{c:g}", cells.get(p, w, GLOBAL, c), cells.get(p, w, LAYER, c), cells.classes[p])
-                     for p, w in blocks for c in sorted(agg[(agg.pair == p) & (agg.weights == w)].compression.unique()))
-        out.append(f"- **Global beats layerwise magnitude at equal model size** — {_verdict(size)}: "
-                   f"{size.counts('(pair, weights, compression) settings')} by {GLOBAL}"
-                   + (f". Lost: {listed(size.lost)}." if size.lost else "."))
-        speed = judge((f"{p} {w} at {s:.1f}x", cells.at(p, w, LAYER, s), cells.at(p, w, GLOBAL, s),
-                       cells.classes[p])
-                      for p, w in blocks for s in _speedups(cells, agg[(agg.pair == p) & (agg.weights == w)],
-                                                            [GLOBAL, LAYER]))
-        verdict = "reproduced" if speed.won else "not shown"
-        out.append(f"- **Layerwise can win at equal theoretical speedup** — {verdict}: interpolated at five equal "
-                   f"speedups per pair and weights, {speed.counts('places')} by {LAYER}"
-                   + (f": {listed(speed.won)}." if speed.won else "."))
-    flips = reversals(cells, agg, [(GLOBAL, LAYER)], across="weights")
-    if flips is not None:
-        verdict = "reproduced" if flips[0] else "not shown"
-        out.append(f"- **The initial weights change the ranking** (weights A: Adam lr 1e-3, B: lr 1e-4) — {verdict}: "
-                   f"the order of {GLOBAL} and {LAYER} is {flips[1]}" + (f": {listed(flips[0])}." if flips[0] else "."))
-    return out
-
-
-def reversals(cells: Cells, agg: pd.DataFrame, pairs: list[tuple[str, str]], across: str
-              ) -> tuple[list[str], str] | None:
-    """Settings where m1 significantly beats m2 under one value of `across` ("weights" or "pair") and
-    significantly loses under another, at the same compression, for each (m1, m2) of `pairs`, all tests
-    Holm-corrected together. None when nothing can be compared."""
-    other = "pair" if across == "weights" else "weights"
-    tests, groups = [], []
-    for m1, m2 in pairs:
-        for (o, c), g in agg[agg.method.isin([m1, m2])].groupby([other, "compression"]):
-            values = [v for v in sorted(g[across].unique()) if {m1, m2} <= set(g[g[across] == v].method)]
-            if len(values) < 2:
-                continue
-            groups.append((m1, m2, o, c, values))
-            for v in values:
-                p, w = (v, o) if across == "pair" else (o, v)
-                tests.append(((m1, m2, o, c, v), cells.get(p, w, m1, c), cells.get(p, w, m2, c), cells.classes[p]))
-    if not groups:
-        return None
-    tally = judge(tests)
-    found = []
-    for m1, m2, o, c, values in groups:
-        ahead = [v for v in values if (m1, m2, o, c, v) in tally.won]
-        behind = [v for v in values if (m1, m2, o, c, v) in tally.lost]
-        if ahead and behind:
-            found.append(f"{m1} vs {m2} on {o} x{c:g}: ahead under {', '.join(ahead)}, behind under "
-                         f"{', '.join(behind)}")
-    what = f"({other}, compression) settings with several {'pairs' if across == 'pair' else 'weights'}"
-    return found, (f"significantly reversed in {len(found)} of {len(groups)} {what} ({tally.counts('comparisons')})")
-
-
-def floor_claim(cells: Cells, agg: pd.DataFrame) -> list[str]:
-    if "random" not in set(agg.method):
-        return []
-    same_stage = agg[agg.stage == "after_training"]  # random is the floor of its own stage
-    settings = [(k, g) for k, g in same_stage.groupby(["pair", "weights", "compression"]) if "random" in set(g.method)]
-    tests = [(f"{m} on {p} {w} x{c:g}", cells.get(p, w, m, c), cells.get(p, w, "random", c), cells.classes[p])
-             for (p, w, c), g in settings for m in sorted(set(g.method) - {"random"})]
-    tally = judge(tests)
-    beaten = [(p, w, c) for (p, w, c), g in settings
-              if all(f"{m} on {p} {w} x{c:g}" in tally.won for m in set(g.method) - {"random"})]
-    verdict = "reproduced" if tally.won and not tally.lost else "contradicted" if tally.lost else "not shown"
-    return [f"- **Random pruning is the floor** (after training: no method is worse than random, and methods beat it) "
-            f"— {verdict}: every other method that prunes the trained model beats random in {len(beaten)} of "
-            f"{len(settings)} settings where it ran ({tally.counts('comparisons with random')} by the other "
-            f"method)" + (f"; random wins {listed(tally.lost)}." if tally.lost else ".")]
-
-
-def seed_claims(cells: Cells, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The claim that some settings vary a lot between seeds, and the list of those settings."""
-    spread = frame.groupby(["pair", "weights", "method", "compression"])["top1"].agg(lambda s: s.max() - s.min())
-    several = [k for k in spread.index if len(cells.seeds(*k)) > 1]
-    if not several:
-        return [], ["- no setting has several seeds"]
-    wide = [k for k in several if spread[k] >= SEED_RANGE]
-    real = [k for k, r in zip(wide, holm([seed_effect(cells.get(*k)) for k in wide])) if r]
-    real.sort(key=lambda k: -spread[k])
-    verdict = "reproduced" if real else "not shown"
-    claim = [f"- **Some settings vary a lot between seeds** — {verdict}: {len(real)} of {len(several)} settings with "
-             f"several seeds span {SEED_RANGE * 100:.0f} or more points of top-1 with a significant seed effect "
-             f"(F test, Holm at {ALPHA:.0%}; {len(wide)} span that much)."]
-    lines = [f"- {m} on {p} weights {w} at x{c:g}: top-1 spans {spread[(p, w, m, c)] * 100:.2f} points"
-             for p, w, m, c in real]
-    more = [f"- and {len(lines) - SHOWN} more (see results.csv)"] if len(lines) > SHOWN else []
-    return claim, lines[:SHOWN] + more or [f"- none of {len(several)} settings with several seeds"]
+def claims(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> dict[str, list[Claim]]:
+    """The claims of each family that the leaderboard's cases can test, by section title."""
+    families = {"ShrinkBench's claims": shrinkbench, "Claims about pruning at initialisation and during training":
+                stages, "Claims about structured sparsity": structure}
+    return {title: found for title, module in families.items() if (found := module.claims(cells, agg, frame))}
 
 
 def leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
@@ -186,28 +34,47 @@ def leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
                    for c, s in g[g.at_size].groupby("compression") if len(s) > 1]
         curves = [m for m in methods if (g.method == m).sum() > 1]  # a method with one point has no curve
         by_speed = [_lead(f"{s:.1f}x", {m: cells.at(p, w, m, s) for m in curves}, cells.classes[p])
-                    for s in _speedups(cells, g, curves)] if len(curves) > 1 else []
+                    for s in shared_speedups(g, curves)] if len(curves) > 1 else []
         speed = f"; best at equal speedup — {', '.join(by_speed)}." if by_speed else (
             "; the methods share no speedup range.")
         short = [f"{r.method} x{r.compression:g} ({r.compression_achieved:.2f})" for r in g[~g.at_size].itertuples()]
         apart = f" Left out at equal size, as they achieve a compression more than 5% from their column's: " \
-                f"{listed(short, ', ')}." if short else ""
+                f"{listed(short, sep=', ')}." if short else ""
         out.append(f"- {p}, weights {w}: best at equal size — {', '.join(by_size)}{speed}{apart}")
     return out
 
 
-def leader(outcomes: dict[str, np.ndarray | None], classes: int) -> tuple[str, list[str]]:
-    """The method of highest mean top-1, and the others that are not significantly worse (Holm together)."""
-    outcomes = {m: c for m, c in outcomes.items() if c is not None}
-    best = max(outcomes, key=lambda m: outcomes[m].mean())
-    rivals = [m for m in outcomes if m != best]
-    tally = judge((m, outcomes[best], outcomes[m], classes) for m in rivals)
-    return best, [m for m in rivals if m not in tally.won]
-
-
-def _lead(label: str, outcomes: dict[str, np.ndarray | None], classes: int) -> str:
+def _lead(label: str, outcomes: dict, classes: int) -> str:
     best, tied = leader(outcomes, classes)
     return f"{label}: {best}" + (f" (tied: {', '.join(tied)})" if tied else "")
+
+
+def budget_leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
+    """Per pair, weights and compression: among methods that used the same training budget (within 5%), the best
+    and those not significantly worse. Where every method of a (pair, weights) used one budget, one line says so."""
+    out = []
+    for (p, w), block in agg.groupby(["pair", "weights"]):
+        groups: dict[float, list[str]] = {}
+        for c, g in block[block.at_size].groupby("compression"):
+            epochs = g.set_index("method")["train_epochs"].dropna().sort_values()
+            bands: list[list[str]] = []
+            for m, e in epochs.items():
+                if bands and e <= 1.05 * epochs[bands[-1][0]]:
+                    bands[-1].append(m)
+                else:
+                    bands.append([m])
+            for band in (b for b in bands if len(b) > 1):
+                best, tied = leader({m: cells.get(p, w, m, c) for m in band}, cells.classes[p])
+                key = round(float(epochs[band[0]]), 1)
+                groups.setdefault(key, []).append(f"x{c:g}: {best}" + (f" (tied: {', '.join(tied)})" if tied else ""))
+        epochs = block["train_epochs"].dropna()
+        if len(groups) == 1 and not epochs.empty and epochs.max() <= 1.05 * epochs.min():
+            out.append(f"- {p}, weights {w}: every method used about {epochs.min():.0f} epochs, so the comparison "
+                       f"at equal size above is also one at equal budget")
+            continue
+        for epochs_used, leads in sorted(groups.items()):
+            out.append(f"- {p}, weights {w}, about {epochs_used:g} epochs: {'; '.join(leads)}")
+    return out
 
 
 def ranking(agg: pd.DataFrame) -> list[str]:
@@ -216,16 +83,6 @@ def ranking(agg: pd.DataFrame) -> list[str]:
     wide = agg.pivot(index="compression", columns="method", values="top1")
     wide = wide.loc[:, wide.notna().all()]
     return list(wide.rank(axis=1, ascending=False).mean().sort_values().index)
-
-
-def emptied_layers(frame: pd.DataFrame) -> dict[tuple, list[str]]:
-    """Per case (method, pair, weights, compression, seed) that left a prunable layer without a weight, those layers
-    (the classifier is never pruned)."""
-    cols = [c for c in frame.columns if c.startswith("density:")]
-    if not cols:
-        return {}
-    return {(r.method, r.pair, r.weights, r.compression, r.seed): [c.split(":", 1)[1] for c in cols if r[c] == 0]
-            for _, r in frame[(frame[cols] == 0).any(axis=1)].iterrows()}
 
 
 def speed_claims(agg: pd.DataFrame) -> list[str]:
@@ -244,22 +101,15 @@ def speed_claims(agg: pd.DataFrame) -> list[str]:
     return out
 
 
-def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
-    seed_claim, seed_lines = seed_claims(cells, frame)
-    out = ["### The paper's claims, checked on these numbers", "",
-           f"A method beats another when a paired test on the same test images, combined over seeds, says so after "
-           f"Holm's correction at {ALPHA:.0%} over all the comparisons of the claim.", "",
-           *paper_claims(cells, agg), *seed_claim, *floor_claim(cells, agg)]
-    from .stage_claims import budget_leaders, stage_claims
-
-    stages = stage_claims(cells, agg, frame)
-    if stages:
-        out += ["", "### Claims about pruning at initialisation and during training", "", *stages]
-    from .structure_claims import structure_claims
-
-    structure = structure_claims(cells, agg)
-    if structure:
-        out += ["", "### Claims about structured sparsity", "", *structure]
+def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, found: dict[str, list[Claim]]) -> list[str]:
+    out = ["### Published claims, tested on these numbers", "", explanation("test images, combined over seeds"), "",
+           *table([c for cs in found.values()
+                                                                                   for c in cs])]
+    for title, section in found.items():
+        out += ["", f"### {title}", "", *render(section)]
+    measured = structure.measurements(cells, agg)
+    if measured:
+        out += ["", "### Structured sparsity beside unstructured pruning, measured", "", *measured]
     out += ["", "### Best at equal model size and at equal theoretical speedup", "",
             "The best mean top-1, with the methods that are not significantly worse than it (tied).", "",
             *leaders(cells, agg)]
@@ -272,20 +122,28 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> list[str]:
     for (p, w), g in agg.groupby(["pair", "weights"]):
         if g.method.nunique() > 1:
             out.append(f"- {p}, weights {w} (best first, by mean rank over compressions, among the methods that ran "
-                       f"at all of them; not a test): "
-                       f"{', '.join(ranking(g))}")
+                       f"at all of them; not a test): {', '.join(ranking(g))}")
     methods = sorted(agg.method.unique())
     pairs = [(m1, m2) for i, m1 in enumerate(methods) for m2 in methods[i + 1:]]
     for across in ("pair", "weights"):
         result = reversals(cells, agg, pairs, across)
         if result is not None:
-            between = "pairs" if across == "pair" else "weights"
-            out.append(f"- Between {between}, the order of two methods is {result[1]}"
-                       + (f": {listed(result[0])}." if result[0] else "."))
+            facts, tally = result
+            flipped = [label for label, fact in facts if fact]
+            what = f"({'weights' if across == 'pair' else 'pair'}, compression) settings with several " \
+                   f"{'pairs' if across == 'pair' else 'weights'}"
+            out.append(f"- Between {'pairs' if across == 'pair' else 'weights'}, the order of two methods is "
+                       f"significantly reversed in {len(flipped)} of {len(facts)} {what} "
+                       f"({tally.counts('comparisons')})" + (f": {listed(flipped)}." if flipped else "."))
     out += ["", "### Measured speed beside theoretical speedup", "",
             "Zeros in a dense kernel save no time; a sparse kernel pays for its indices. Medians over seeds of "
             "interleaved timings (see the introduction).", "", *speed_claims(agg)]
-    out += ["", "### Seeds that disagree strongly", "", *seed_lines]
+    seeds = next((c for cs in found.values() for c in cs if c.statement == "Some settings vary a lot between seeds"),
+                 None)
+    spans = list(seeds.tally.won) if seeds else []
+    out += ["", "### Seeds that disagree strongly", ""]
+    out += [f"- {s}" for s in spans[:SHOWN]] + ([f"- and {len(spans) - SHOWN} more (see results.csv)"]
+                                               if len(spans) > SHOWN else []) or ["- none"]
     out += ["", "### Layers emptied by pruning", ""]
     emptied: dict[tuple, set[str]] = {}
     for (m, p, w, c, _), layers in emptied_layers(frame).items():

@@ -21,12 +21,11 @@ import pandas as pd
 
 from ..files import write_atomic
 from ..pruning.targets import nominal
-from .findings import Tally, judge, listed
+from .claims import language as published
+from .claims.rule import Claim, explanation, leader, render as render_claims, table
 from .stats import interval
 
 KEYS = ["pair", "weights", "method", "compression"]
-MAGNITUDE = "magnitude"
-UNSTRUCTURED = ("50%", "60%", "70%")
 MARKERS = ("x", "+", "d", "^")  # N:M patterns in the plot
 
 
@@ -98,70 +97,19 @@ def _plot(agg: pd.DataFrame, pair: str, path: Path) -> None:
     write_atomic(path, lambda f: f.write(buf.getvalue()))
 
 
-def _verdict(tally: Tally) -> str:
-    if tally.testable == 0:
-        return "not testable"
-    if tally.lost:
-        return "contradicted"
-    return "reproduced" if not tally.undecided else "not shown"
-
-
-def _line(claim: str, tally: Tally, what: str, by: str) -> str:
-    return (f"- **{claim}** — {_verdict(tally)}: {tally.counts(what)} by {by}"
-            + (f". Won: {listed(_ratios(tally.won))}" if tally.won else "")
-            + (f". Lost: {listed(_ratios(tally.lost))}" if tally.lost else "") + ".")
-
-
-def _ratios(items: dict[str, float]) -> list[str]:
-    """Each label with its ratio of perplexities (exp of the loss difference)."""
-    return [f"{label} ({math.exp(d):.2f}x)" for label, d in items.items()]
-
-
-def claims(cells: Cells, agg: pd.DataFrame) -> list[str]:
-    """The published claims of post-training pruning (Wanda: Sun et al. 2023; SparseGPT: Frantar & Alistarh 2023),
-    each as paired tests on the held-out chunks, Holm-corrected per claim. A comparison "won" supports the claim."""
-    out = []
-    for (pair, weights), block in agg.groupby(["pair", "weights"]):
-        get = lambda m, c: cells.get(pair, weights, m, c)  # noqa: E731
-        others = sorted(set(block.method) - {MAGNITUDE})
-        prefix = f"{pair} {weights}: " if agg[["pair", "weights"]].drop_duplicates().shape[0] > 1 else ""
-        below = judge((f"{m} {c}", get(MAGNITUDE, c), get(m, c), None) for m in others for c in ("50%", "2:4"))
-        out.append(prefix + _line("Wanda and SparseGPT far below magnitude at 50% and at 2:4", below,
-                                  "(method, sparsity) comparisons", "the method (magnitude's perplexity / the "
-                                  "method's)"))
-
-        def gap(m: str, c: str) -> np.ndarray | None:
-            a, b = get(MAGNITUDE, c), get(m, c)
-            return None if a is None or b is None else a.mean(0) - b  # magnitude draws nothing: one seed
-
-        grows = judge((f"{m} {lo}->{hi}", gap(m, hi), gap(m, lo), None) for m in others
-                      for lo, hi in zip(UNSTRUCTURED, UNSTRUCTURED[1:]))
-        out.append(prefix + _line("The gap to magnitude grows with sparsity", grows, "steps (50->60%, 60->70%)",
-                                  "the larger gap (ratio of the two gaps' perplexity ratios)"))
-        costs = judge((f"{m}", get(m, "2:4"), get(m, "50%"), None) for m in sorted(block.method))
-        out.append(prefix + _line("2:4 costs more than 50% unstructured", costs, "methods",
-                                  "50% unstructured (2:4's perplexity / 50%'s)"))
-        finer = judge((f"{m}", get(m, "2:4"), get(m, "4:8"), None) for m in sorted(block.method))
-        out.append(prefix + _line("4:8 costs less than 2:4", finer, "methods", "4:8 (2:4's perplexity / 4:8's)"))
-    return out
-
-
 def leaders(cells: Cells, agg: pd.DataFrame) -> list[str]:
     """The lowest perplexity at each compression and the methods not significantly worse (Holm over the
     comparisons with the leader)."""
     out = []
     for (pair, weights, c), g in agg.groupby(["pair", "weights", "compression"]):
-        best = g.sort_values("perplexity").method.iloc[0]
-        tally = judge((m, cells.get(pair, weights, m, c), cells.get(pair, weights, best, c), None)
-                      for m in g.method if m != best)
-        tied = [m for m in g.method if m != best and m not in tally.won]  # won: significantly higher loss
-        out.append((order(c), f"- {pair} {weights} {c}: **{best}** "
-                    f"{g.set_index('method').perplexity[best]:.2f}"
+        best, tied = leader({m: cells.get(pair, weights, m, c) for m in g.method}, None, proportion=False, lower=True)
+        out.append((order(c), f"- {pair} {weights} {c}: **{best}** {g.set_index('method').perplexity[best]:.2f}"
                     + (f"; not significantly worse: {', '.join(tied)}" if tied else "; every other method worse")))
     return [line for _, line in sorted(out)]
 
 
-def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_cases: int) -> str:
+def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_cases: int,
+           found: list[Claim]) -> str:
     first = frame.iloc[0]
     lines = [
         f"# Leaderboard: `{sweep}` sweep", "",
@@ -195,18 +143,21 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
             "", "### Pruning pass (seconds, median over seeds; calibration forward passes included)", "",
             _table(w, lambda r: f"{r.prune_seconds:.0f}"),
         ]
-    lines += ["", "## Findings", "", *claims(cells, agg), "", "Leaders (lowest perplexity; a paired test against "
-              "the leader, Holm-corrected per setting, for the others):", "", *leaders(cells, agg)]
+    lines += ["", "## Findings", "", explanation("held-out chunks, each a chunk's mean token loss"), "", *table(found), "", *render_claims(found), "",
+              "Leaders (lowest perplexity; a paired test against the leader, Holm-corrected per setting, for the "
+              "others):", "", *leaders(cells, agg)]
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
-def write(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> pd.DataFrame:
-    """Write README.md, results.csv and one plot per pair and weights into `out`; returns the cells' aggregate."""
+def write(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> tuple[pd.DataFrame, list[Claim]]:
+    """Write README.md, results.csv and one plot per pair and weights into `out`; returns the cells' aggregate and the
+    claims tested."""
     frame = frame.sort_values(KEYS + ["seed"]).reset_index(drop=True)
     cells = Cells(frame)
     agg = cells.aggregate(frame)
+    found = published.claims(cells.get, agg)
     for (pair, weights), g in agg.groupby(["pair", "weights"]):
         _plot(g, pair, out / f"{pair}-{weights}.png")
     write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
-    write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases).encode()))
-    return agg
+    write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases, found).encode()))
+    return agg, found

@@ -15,7 +15,8 @@ from ..files import write_atomic
 from ..plan.pairs import add_checkpoint
 from ..run.latency import BATCHES, ROUNDS
 from .cells import KEYS, Cells, with_patterns
-from .findings import findings
+from .claims.rule import Claim
+from .findings import claims, findings
 from .stats import METHOD
 
 STAGE_ORDER = ["after_training", "at_init", "during_training"]
@@ -67,7 +68,8 @@ def _plot(agg: pd.DataFrame, pair: str, path: Path) -> None:
     write_atomic(path, lambda f: f.write(buf.getvalue()))
 
 
-def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_cases: int, plots: list[str]) -> str:
+def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_cases: int, plots: list[str],
+           found: dict[str, list[Claim]]) -> str:
     lines = [
         f"# Leaderboard: `{sweep}` sweep",
         "",
@@ -77,7 +79,10 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
         "Methods are grouped by the stage at which they act (after training, at initialisation, during training); "
         "the harness does all training, and the training budget is counted in epochs of the training split from "
         "one origin (a random initialisation): the dense run for methods that start from the dense model, every "
-        "fine-tuning, retraining and level of an iterative method. "
+        "fine-tuning, retraining and level of an iterative method. A method run at a retraining budget other than "
+        "its stage's own is a row of its own: `[full]` retrains for the dense recipe's length with its "
+        "learning-rate schedule from the start (and a gradual method prunes across that run), `[like-imp_lr]` for "
+        "as many epochs as imp_lr retrains in all at that compression. "
         "Compression is total / nonzero parameters over the whole model; speedup is dense / nonzero FLOPs, where a "
         "pruned layer's FLOPs scale with its density. An N:M pattern (e.g. `nm_magnitude 2:4`: 2 of every 4 "
         "weights along the input dimension) sits at the compression M / N it stands for; layers whose input size "
@@ -114,7 +119,7 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
                     f"follows", "",
                 _table(w, lambda r: f"{r.top1_after_pruning * 100:.2f}", ""),
             ]
-    lines += ["", "## Findings", "", *findings(frame, cells, agg)]
+    lines += ["", "## Findings", "", *findings(frame, cells, agg, found)]
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
@@ -127,6 +132,7 @@ class Board:
     cells: Cells | None  # None for a language-model sweep
     agg: pd.DataFrame
     n_cases: int
+    claims: tuple[Claim, ...] = ()
 
     @property
     def line(self) -> str:
@@ -141,7 +147,8 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
     if "perplexity" in frame:  # a language-model sweep
         from .language import write
 
-        return Board(out / "README.md", frame, None, write(frame, sweep, n_cases, out), n_cases)
+        agg, found = write(frame, sweep, n_cases, out)
+        return Board(out / "README.md", frame, None, agg, n_cases, tuple(found))
     frame = with_patterns(frame).sort_values(KEYS + ["seed"]).reset_index(drop=True)
     plots = []
     cells = Cells(frame)
@@ -149,9 +156,11 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
     for pair, p in agg.groupby("pair"):
         _plot(p, pair, out / f"{pair}.png")
         plots.append(f"{pair}.png")
+    found = claims(frame, cells, agg)
     write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
-    write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases, plots).encode()))
-    return Board(out / "README.md", frame, cells, agg, n_cases)
+    write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases, plots,
+                                                             found).encode()))
+    return Board(out / "README.md", frame, cells, agg, n_cases, tuple(c for cs in found.values() for c in cs))
 
 
 def rebuild(sweep_name: str, bench_dir: Path, out_root: Path) -> Board:

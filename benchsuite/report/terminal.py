@@ -1,13 +1,14 @@
 """The compact summary a sweep session ends with in the terminal: per pair, weights and ratio, the best method with
 its 95% interval and the methods not significantly worse (among the cells at that size), or every cell's perplexity
-for a language-model sweep, and where the leaderboard is."""
+for a language-model sweep, the verdict of every published claim the leaderboard tests, and where the leaderboard
+is."""
 from __future__ import annotations
 
 from typing import Any
 
 from tabulate import tabulate
 
-from .findings import leader
+from .claims.rule import leader
 from .language import order
 from .leaderboard import Board
 
@@ -22,7 +23,7 @@ def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
                 for r in sorted(board.agg.itertuples(), key=lambda r: (r.pair, r.weights, r.method, order(r.compression)))]
         return [*lines, "", *tabulate(rows, headers=["pair", "weights", "sparsity", "method", "perplexity [95% "
                                                      "interval]", "seeds"], tablefmt="simple",
-                                      disable_numparse=True).splitlines()]
+                                      disable_numparse=True).splitlines(), *verdicts(board)]
     rows = []
     for (pair, weights, c), g in board.agg[board.agg.at_size].groupby(["pair", "weights", "compression"]):
         best, tied = leader({m: board.cells.get(pair, weights, m, c) for m in g.method}, board.cells.classes[pair])
@@ -31,4 +32,13 @@ def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
                      r.n, ", ".join(tied) or "-"])
     table = tabulate(rows, headers=["pair", "weights", "ratio", "best", "top-1 % [95% interval]", "seeds",
                                     "not significantly worse"], tablefmt="simple", disable_numparse=True)
-    return [*lines, "", *table.splitlines()]
+    return [*lines, "", *table.splitlines(), *verdicts(board)]
+
+
+def verdicts(board: Board) -> list[str]:
+    """One line per published claim the leaderboard tests: its verdict and counts."""
+    if not board.claims:
+        return []
+    return ["", "published claims (verdicts; details in the leaderboard's Findings):",
+            *(f"  {c.verdict:<12} {c.statement} ({len(c.tally.won)} won, {len(c.tally.lost)} lost, "
+              f"{len(c.tally.undecided)} undecided)" for c in board.claims)]
