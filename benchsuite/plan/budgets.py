@@ -11,6 +11,9 @@ with one-shot pruning retrained for the same total).
 - "like-M" (M a method with a Levels schedule, e.g. "like-imp_lr"): the dense recipe's optimizer and peak learning
   rate for as many epochs as M retrains in all at the case's compression (its levels times the epochs of each
   level), one schedule stretched over them: one-shot pruning at iterative pruning's total budget.
+
+What a budget is and which methods take it is planned here; the training it stands for is resolved by the harness
+(`benchsuite.run.stages.retraining`), whose code is in every case's fingerprint.
 """
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ from typing import Any
 
 from ..pruning.methods import Method, get_method
 from ..pruning.schedules import Gradual, Levels
-from .pairs import Recipe
 
 LIKE = "like-"
 
@@ -46,19 +48,3 @@ def spec(budget: str) -> dict[str, Any]:
     if budget.startswith(LIKE):
         return {"name": budget, "schedule": dataclasses.asdict(get_method(budget[len(LIKE):]).schedule)}
     return {"name": budget}
-
-
-def recipe(budget: str, finetune: Recipe, dense: Recipe | None, prunable: int, keep: int) -> Recipe:
-    """The training a method that prunes a trained model gets under its masks: `finetune` (the pair's) for "", else
-    by the `dense` recipe (None for a checkpoint file, which has none: an error)."""
-    if budget == "":
-        return finetune
-    if dense is None:
-        raise ValueError(f"training budget {budget!r} retrains with the dense recipe, and these weights are a "
-                         f"checkpoint file; run it with weights made by a recipe (e.g. A)")
-    if budget == "full":
-        return dense
-    schedule: Levels = get_method(budget[len(LIKE):]).schedule
-    levels = len(schedule.counts(prunable, keep))
-    return dataclasses.replace(dense, epochs=max(1, round(levels * dense.epochs * (1 - schedule.rewind))))
-

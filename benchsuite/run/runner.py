@@ -11,7 +11,6 @@ import torch
 
 from .. import __version__
 from ..data import Dataset, load_dataset
-from ..plan import budgets
 from ..plan.cases import SCHEMA_VERSION, Case
 from ..plan.pairs import Pair, Recipe, get_pair
 from ..pruning.context import Context, Masks, call_method, target_for
@@ -19,7 +18,7 @@ from ..pruning.methods import Method, get_method
 from ..pruning.schedules import Gradual
 from ..pruning.channels import compact as compact_channels
 from ..pruning.targets import CHANNEL, nominal
-from . import latency
+from . import latency, stages
 from .metrics import summarize
 from .stages import LevelStore, Trained, all_kept, chain_key, train_during, train_levels, train_once
 from .store import pack
@@ -150,8 +149,8 @@ class Runner:
     def _train(self, case: Case, method: Method, pair: Pair, data: Dataset, ctx: Context, masks: Masks) -> Trained:
         schedule, kwargs = method.bind(dict(case.hparams))
         recipe = pair.source(case.weights)
-        retraining = budgets.recipe(case.budget, pair.finetune, recipe if isinstance(recipe, Recipe) else None,
-                                    sum(ctx.target.sizes.values()), ctx.target.keep)
+        retraining = stages.retraining(case.budget, pair.finetune, recipe if isinstance(recipe, Recipe) else None,
+                                       sum(ctx.target.sizes.values()), ctx.target.keep)
         if method.stage == "after_training":
             return train_once(ctx.model, masks, data.train, data.test, retraining, case.seed)
         if method.stage == "at_init":

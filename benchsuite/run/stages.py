@@ -8,6 +8,7 @@ counted the same way. A method only chooses masks, when the harness asks.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -23,14 +24,32 @@ from torch import Tensor, nn
 
 from ..data import Split
 from ..files import write_atomic
+from ..plan import budgets
 from ..plan.pairs import Recipe
 from ..pruning.context import Context, Masks, call_method, prunable_shapes
 from ..pruning.masking import apply_masks
 from ..pruning.masks import MaskError
-from ..pruning.methods import Method
+from ..pruning.methods import Method, get_method
 from ..pruning.schedules import Gradual, Levels
 from ..pruning.targets import Target
 from .train import Evaluation, evaluate, fit, steps_of
+
+
+def retraining(budget: str, finetune: Recipe, dense: Recipe | None, prunable: int, keep: int) -> Recipe:
+    """The training a method that prunes a trained model gets under its masks at `budget` (`plan.budgets`):
+    `finetune` (the pair's) for "", else by the `dense` recipe (None for a checkpoint file, which has none: an error):
+    the whole of it for "full", for "like-M" stretched to as many epochs as M's levels retrain in all when M prunes
+    from `prunable` weights down to `keep`."""
+    if budget == "":
+        return finetune
+    if dense is None:
+        raise ValueError(f"training budget {budget!r} retrains with the dense recipe, and these weights are a "
+                         f"checkpoint file; run it with weights made by a recipe (e.g. A)")
+    if budget == "full":
+        return dense
+    schedule = get_method(budget.removeprefix(budgets.LIKE)).schedule
+    levels = len(schedule.counts(prunable, keep))
+    return dataclasses.replace(dense, epochs=max(1, round(levels * dense.epochs * (1 - schedule.rewind))))
 
 
 @dataclass
