@@ -45,7 +45,7 @@ def grasp(ctx, *, temperature: float = 200.0):
     net = ctx.copy_model().train()
     params = {f"{n}.weight": m.weight for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
     x, y = ctx.batch
-    half = (len(x) + 1) // 2
+    half = len(x) // 2  # the reference's din[:N//2], din[N//2:]
     halves = [(x[:half], y[:half]), (x[half:], y[half:])] if len(x) > 1 else [(x, y)]
     hg = hessian_gradient(net, params, halves, temperature)
     return ctx.select_global({n: w * hg[n] for n, w in ctx.weights.items()})

@@ -93,7 +93,7 @@ def test_a_score_that_is_not_finite_is_an_error_naming_the_layer(bad, word):
 
 def test_scores_beyond_float32_keep_their_order():
     """SynFlow's scores on ResNet-56 reach 1e67: cast to float32 they would all be +inf, a tie broken by index."""
-    scores = {"a": torch.tensor([1e60, 3e60], dtype=torch.float64), "b": torch.tensor([2e60, 4e60], dtype=torch.float64)}
+    scores = {n: torch.tensor(v, dtype=torch.float64) for n, v in (("a", [1e60, 3e60]), ("b", [2e60, 4e60]))}
     masks = select_global(scores, 2)
     assert masks["a"].tolist() == [False, True] and masks["b"].tolist() == [False, True]
     assert select_layerwise(scores, {"a": 1, "b": 1})["b"].tolist() == [False, True]

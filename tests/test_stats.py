@@ -115,3 +115,16 @@ def test_a_real_seed_effect_is_detected_and_per_image_noise_is_not():
     assert seed_effect(outcomes(rng, 0.8, seeds=3, seed_sd=0.5, agreement=0.1)) < 1e-6
     calm = [seed_effect(outcomes(rng, 0.8, seeds=3, seed_sd=0.0)) for _ in range(200)]
     assert np.mean(np.array(calm) < 0.05) <= 0.1
+
+
+@pytest.mark.parametrize("terms", [((4e-5, 999),), ((2e-5, 999), (2e-5, 2)), ((1e-5, 999), (3e-5, 2), (1e-5, 4))])
+def test_a_p_value_is_the_level_at_which_the_interval_reaches_the_threshold(terms):
+    """Each variance term brings its own quantile; Holm reads p-values far in the tail, where one t count fitted
+    at 95% would be too small."""
+    from benchsuite.report.stats import Comparison, _half
+
+    c = Comparison(0.03, terms)
+    for threshold in (0.0, 0.01, -0.01):
+        p = c.p_above(threshold)
+        assert _half(terms, p) == pytest.approx(0.03 - threshold, rel=1e-4)
+        assert c.p_below(threshold) == pytest.approx(1 - p)

@@ -53,7 +53,8 @@ class Text:
     calibration: Tensor | Documents
 
     def chunks(self, length: int, count: int | None = None) -> Tensor:
-        """The first `count` (all if None) non-overlapping chunks of `length` tokens of the evaluation part, (n, length)."""
+        """The first `count` (all if None) non-overlapping chunks of `length` tokens of the evaluation part,
+        (n, length)."""
         n = len(self.evaluation) // length if count is None else count
         if n * length > len(self.evaluation) or n < 1:
             raise ValueError(f"the evaluation text has {len(self.evaluation)} tokens: not {n} chunks of {length}")

@@ -85,7 +85,8 @@ class Cells:
 
 
 def shared_speedups(agg: pd.DataFrame, methods: list[str]) -> np.ndarray:
-    """5 theoretical speedups (log-spaced) that every one of `methods` reaches in a (pair, weights) block's aggregate."""
+    """5 theoretical speedups (log-spaced) that every one of `methods` reaches in a (pair, weights) block's
+    aggregate."""
     curves = [agg[agg.method == m]["speedup"] for m in methods]
     if any(c.empty for c in curves):
         return np.array([])

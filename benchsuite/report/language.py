@@ -143,7 +143,8 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
             "", "### Pruning pass (seconds, median over seeds; calibration forward passes included)", "",
             _table(w, lambda r: f"{r.prune_seconds:.0f}"),
         ]
-    lines += ["", "## Findings", "", explanation("held-out chunks, each a chunk's mean token loss"), "", *table(found), "", *render_claims(found), "",
+    lines += ["", "## Findings", "", explanation("held-out chunks, each a chunk's mean token loss"), "", *table(found),
+              "", *render_claims(found), "",
               "Leaders (lowest perplexity; a paired test against the leader, Holm-corrected per setting, for the "
               "others):", "", *leaders(cells, agg)]
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"

@@ -16,9 +16,11 @@ Each term brings its own t quantile: the seed term's on the seeds' S - 1 degrees
 whatever the images add), the test-set term's on N - 1, and the interval's half-width is sqrt(sum of q_i^2 v_i).
 That is continuous (a seed term near zero changes nothing) and honest when the seeds dominate: a
 Welch-Satterthwaite count, which lets the images raise the seeds' degrees of freedom, covered the true top-1 only
-80-92% of the time in simulation with three seeds spread by 1-3 points; this covers it at least 93% of the time
-on a grid of accuracies (10%, 93%, 99%), test-set sizes (500, 1000) and seed spreads (`tests/test_stats.py`).
-A single t count that gives the same 95% width (`_spread`) turns the terms into p-values.
+80-92% of the time in simulation with three seeds spread by 1-3 points; this covers it at least 93% of the time at
+10% and 93% top-1 with seeds spread by 0-3 points and at 99% with seeds within half a point, on 500 or 1,000 images
+(`tests/test_stats.py`; near 99% a wider spread is skewed, and three seeds cover it 86-94% of the time). A
+comparison's p-value is the level at which that interval reaches the threshold, so p-values and intervals agree at
+any level.
 
 Two methods evaluated on the same test images are compared through the per-image differences of their
 seed-averaged correctness (paired on the images, with one discordant pseudo-image each way), plus each side's seed
@@ -51,30 +53,52 @@ class Estimate:
     images: int
 
 
+def _half(terms: Sequence[tuple[float, float]], tail: float) -> float:
+    """Half-width of a one-sided interval of level 1 - `tail` for a sum of independent terms (variance, degrees of
+    freedom): sqrt(sum of q_i^2 v_i), each term with its own t quantile q_i."""
+    return math.sqrt(sum(float(stats.t.isf(tail, df)) ** 2 * v for v, df in terms))
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """`difference` = mean of a minus b (on the same images or chunks), its standard error `se` and degrees of
-    freedom `df`; `p` two-sided for no difference."""
+    """`difference` = mean of a minus b (on the same images or chunks), and the variance `terms` of that mean, each
+    (variance, degrees of freedom). A one-sided p-value is the tail at which the interval `_half` gives reaches the
+    threshold: the p-values invert the intervals exactly, at any level Holm asks for."""
 
     difference: float
-    se: float
-    df: float
+    terms: tuple[tuple[float, float], ...]
+
+    @property
+    def se(self) -> float:
+        return math.sqrt(sum(v for v, _ in self.terms))
 
     @property
     def p(self) -> float:
+        """Two-sided p-value of no difference."""
         return min(1.0, 2 * min(self.p_above(0.0), self.p_below(0.0)))
 
     def p_above(self, threshold: float) -> float:
         """One-sided p-value of "the difference exceeds `threshold`" (H0: difference <= threshold)."""
-        if self.se == 0:
-            return 0.0 if self.difference > threshold else 1.0
-        return float(stats.t.sf((self.difference - threshold) / self.se, self.df))
+        return self._tail(self.difference - threshold)
 
     def p_below(self, threshold: float) -> float:
         """One-sided p-value of "the difference is below `threshold`" (H0: difference >= threshold)."""
-        if self.se == 0:
-            return 0.0 if self.difference < threshold else 1.0
-        return float(stats.t.cdf((self.difference - threshold) / self.se, self.df))
+        return self._tail(threshold - self.difference)
+
+    def _tail(self, x: float) -> float:
+        """The tail level at which the one-sided interval's half-width equals x (1 - that of -x when x < 0)."""
+        if not self.terms:
+            return 0.0 if x > 0 else 1.0
+        if x < 0:
+            return 1.0 - self._tail(-x)
+        if x == 0:
+            return 0.5
+        if len(self.terms) == 1 or len({df for _, df in self.terms}) == 1:  # one t distribution: closed form
+            return float(stats.t.sf(x / self.se, self.terms[0][1]))
+        if _half(self.terms, 1e-300) <= x:
+            return 0.0
+        return 10 ** float(optimize.brentq(lambda e: _half(self.terms, 10 ** e) - x, -300, math.log10(0.5),
+                                           xtol=1e-6))
 
 
 def _seed_term(c: np.ndarray) -> tuple[float, float]:
@@ -86,21 +110,6 @@ def _seed_term(c: np.ndarray) -> tuple[float, float]:
     residual = c - c.mean(0, keepdims=True) - acc[:, None] + c.mean()
     ms_res = float((residual**2).sum()) / ((n - 1) * (s - 1)) if n > 1 else 0.0
     return max(0.0, float(acc.var(ddof=1)) - ms_res / n) / s, s - 1
-
-
-def _spread(terms: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """The variance of a sum of independent terms (variance, degrees of freedom), and the t count at which a t
-    interval of the sum is exactly as wide at 95% as sqrt(sum of q_i^2 v_i), each term with its own quantile."""
-    terms = [(v, df) for v, df in terms if v > 0]
-    var = sum(v for v, _ in terms)
-    if not terms:
-        return 0.0, math.inf
-    quantile = lambda df: float(stats.t.ppf(0.975, df))  # noqa: E731
-    target = math.sqrt(sum(quantile(df) ** 2 * v for v, df in terms) / var)
-    low, high = min(df for _, df in terms), max(df for _, df in terms)
-    if low == high or quantile(high) >= target:
-        return var, high
-    return var, float(optimize.brentq(lambda df: quantile(df) - target, low, high))
 
 
 def _test_term(per_unit: np.ndarray, pseudo: Sequence[float]) -> tuple[float, float]:
@@ -118,8 +127,8 @@ def interval(c: np.ndarray, level: float = LEVEL, bounds: tuple[float, float] = 
     of any mean of such a table (`proportion=False`: no pseudo-images, e.g. log-losses); clipped to `bounds`."""
     c = np.asarray(c, dtype=float)
     mean = float(c.mean())
-    var, df = _spread([_test_term(c.mean(0), (1.0, 1.0, 0.0, 0.0) if proportion else ()), _seed_term(c)])
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var) if var > 0 else 0.0
+    terms = _nonzero([_test_term(c.mean(0), (1.0, 1.0, 0.0, 0.0) if proportion else ()), _seed_term(c)])
+    half = _half(terms, (1 - level) / 2)
     return Estimate(mean, max(bounds[0], mean - half), min(bounds[1], mean + half), c.shape[0], c.shape[1])
 
 
@@ -131,8 +140,12 @@ def compare(a: np.ndarray, b: np.ndarray, proportion: bool = True) -> Comparison
         raise ValueError(f"compared outcomes must be on the same images: {a.shape[1]} vs {b.shape[1]}")
     d = a.mean(0) - b.mean(0)
     difference = float(d.mean())
-    var, df = _spread([_test_term(d, (1.0, -1.0) if proportion else ()), _seed_term(a), _seed_term(b)])
-    return Comparison(difference, math.sqrt(var), df)
+    terms = _nonzero([_test_term(d, (1.0, -1.0) if proportion else ()), _seed_term(a), _seed_term(b)])
+    return Comparison(difference, terms)
+
+
+def _nonzero(terms: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    return tuple((v, df) for v, df in terms if v > 0)
 
 
 def seed_effect(c: np.ndarray) -> float:
@@ -152,7 +165,9 @@ def seed_effect(c: np.ndarray) -> float:
 
 
 def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> list[bool]:
-    """Which hypotheses Holm's step-down procedure rejects at family-wise error rate `alpha`."""
+    """Which hypotheses Holm's step-down procedure rejects at family-wise error rate `alpha` (a NaN p-value rejects
+    nothing)."""
+    pvalues = [1.0 if p != p else p for p in pvalues]
     order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
     rejected = [False] * len(pvalues)
     for rank, i in enumerate(order):

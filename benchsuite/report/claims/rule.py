@@ -13,12 +13,13 @@ chunks), with a stated test and a quantifier:
 "Significantly" means a one-sided test at 2.5% (the 95% interval of the difference lies on that side), with Holm's
 correction over the claim's comparisons, for support and for against each. Comparisons where both sides are at
 chance level are left out and counted. A claim's quantifier is "all" (the claim holds for every testable comparison:
-"beats") or "some" (it holds for at least one: "can beat"). The verdict:
+"beats") or "some" (it holds for at least one: "can beat"; a comparison against it elsewhere does not refute it, and
+is listed). The verdict:
 
 - untestable: no testable comparison;
-- mixed: some support it and some go against it;
-- contradicted: some go against it and none supports it;
 - reproduced: every testable comparison supports it ("all"), or at least one does ("some");
+- mixed ("all" only): some support it and some go against it;
+- contradicted: some go against it and none supports it;
 - not shown: otherwise (undecided comparisons, or fewer than all supporting an "all" claim).
 
 A claim whose comparisons are facts rather than tests (a layer emptied or not) takes them as decided: True supports,
@@ -36,7 +37,6 @@ from ..stats import ALPHA, at_chance, compare, holm
 
 SHOWN = 10  # list items shown before "and N more"
 TESTS = ("beats", "matches or beats", "matches")
-VERDICTS = ("reproduced", "mixed", "contradicted", "not shown", "untestable")
 
 
 @dataclass
@@ -68,9 +68,7 @@ def _p(test: str, c, margin: float) -> tuple[float, float]:
         return c.p_above(0.0), c.p_below(0.0)
     if test == "matches or beats":
         return c.p_above(-margin), c.p_below(-margin)
-    if test == "matches":
-        return max(c.p_above(-margin), c.p_below(margin)), min(c.p_below(-margin), c.p_above(margin))
-    raise ValueError(f"unknown test {test!r}; one of {', '.join(TESTS)}")
+    return max(c.p_above(-margin), c.p_below(margin)), min(c.p_below(-margin), c.p_above(margin))  # "matches"
 
 
 def judge(comparisons: Iterable[tuple[str, Outcomes, Outcomes, int | None]], test: str = "beats", margin: float = 0.0,
@@ -78,6 +76,8 @@ def judge(comparisons: Iterable[tuple[str, Outcomes, Outcomes, int | None]], tes
     """Test a against b in each (label, a, b, classes) as `test` says, Holm-corrected together (for and against
     each, one-sided at ALPHA / 2); a missing side is skipped, and so is a comparison with both sides at chance level
     (classes None: outcomes that are not correctness, e.g. log-losses with `proportion=False`)."""
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; one of {', '.join(TESTS)}")
     tally, tested = Tally(), []
     for label, a, b, classes in comparisons:
         if a is None or b is None:
@@ -116,13 +116,13 @@ def verdict(tally: Tally, quantifier: str) -> str:
         raise ValueError(f"a claim's quantifier is 'all' or 'some', got {quantifier!r}")
     if tally.testable == 0:
         return "untestable"
+    if quantifier == "some" and tally.won:
+        return "reproduced"
     if tally.won and tally.lost:
         return "mixed"
     if tally.lost:
         return "contradicted"
-    if quantifier == "all":
-        return "reproduced" if len(tally.won) == tally.testable else "not shown"
-    return "reproduced" if tally.won else "not shown"
+    return "reproduced" if len(tally.won) == tally.testable else "not shown"
 
 
 def listed(items: list[str] | dict[str, float], unit: Callable[[float], str] | None = None, sep: str = "; ") -> str:
@@ -173,8 +173,9 @@ def explanation(units: str) -> str:
             f"when the 95% interval of its difference lies on the claim's side (beyond 0 for \"beats\", above minus "
             f"the stated margin for \"matches or beats\", inside the margin for \"matches\"), and goes against it "
             f"(lost) when it lies on the other side, with Holm's correction over the claim's comparisons. Verdicts: "
-            f"reproduced (every testable comparison won; for a claim that something \"can\" happen, at least one), "
-            f"mixed (some won, some lost), contradicted (some lost, none won), not shown (no loss, too few wins), "
+            f"reproduced (every testable comparison won; for a claim that something \"can\" happen, at least one, "
+            f"losses elsewhere listed), mixed (some won, some lost), contradicted (some lost, none won), not shown (no "
+            f"loss, too few wins), "
             f"untestable (nothing to compare here). A claim about several methods gets a verdict per method.")
 
 
