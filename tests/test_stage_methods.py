@@ -165,6 +165,7 @@ def reference_grasp_scores(model, data, classifier=True):
     return {n: -w * h for n, w, h in zip(names, weights, hg)}
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # torch.func's own import, not ours
 @pytest.mark.parametrize("arch", ["lenet300", "small_bn"])
 def test_grasp_keeps_the_weights_of_lowest_minus_w_hg_over_every_weight(arch):
     """The classifier's weights belong in g and Hg (only the selection leaves them out): without them, other weights
