@@ -128,3 +128,11 @@ def test_a_p_value_is_the_level_at_which_the_interval_reaches_the_threshold(term
         p = c.p_above(threshold)
         assert _half(terms, p) == pytest.approx(0.03 - threshold, rel=1e-4)
         assert c.p_below(threshold) == pytest.approx(1 - p)
+
+
+def test_a_difference_far_beyond_every_interval_gets_the_smallest_p_value_without_overflow():
+    from benchsuite.report.stats import FLOOR, Comparison
+
+    c = Comparison(0.5, ((1e-62, 999), (1e-62, 1)))  # a seed term on one degree of freedom: huge quantiles
+    assert c.p_above(0.0) == FLOOR and c.p_below(0.0) == 1 - FLOOR
+    assert 0 < Comparison(0.5, ((1e-6, 999), (1e-6, 1))).p_above(0.0) < 1e-3  # one degree of freedom: heavy tails

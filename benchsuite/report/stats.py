@@ -37,6 +37,7 @@ from scipy import optimize, stats
 
 LEVEL = 0.95  # intervals
 ALPHA = 0.05  # family-wise error rate of each claim (Holm)
+FLOOR = 1e-30  # the smallest p-value a comparison of several variance terms reports
 METHOD = ("mean over seeds with a 95% t interval whose variance adds the test-set noise (per-image variance / N) "
           "and the training noise (variance over seeds, less its per-image part, / seeds), each term with its own t "
           "quantile (the seeds' on S - 1 degrees of freedom)")
@@ -95,10 +96,10 @@ class Comparison:
             return 0.5
         if len(self.terms) == 1 or len({df for _, df in self.terms}) == 1:  # one t distribution: closed form
             return float(stats.t.sf(x / self.se, self.terms[0][1]))
-        if _half(self.terms, 1e-300) <= x:
-            return 0.0
-        return 10 ** float(optimize.brentq(lambda e: _half(self.terms, 10 ** e) - x, -300, math.log10(0.5),
-                                           xtol=1e-6))
+        if _half(self.terms, FLOOR) <= x:
+            return FLOOR  # beyond any level Holm asks for; the quantiles past it overflow
+        return 10 ** float(optimize.brentq(lambda e: _half(self.terms, 10 ** e) - x, math.log10(FLOOR),
+                                           math.log10(0.5), xtol=1e-6))
 
 
 def _seed_term(c: np.ndarray) -> tuple[float, float]:
