@@ -6,15 +6,22 @@ that does not use benchsuite imports neither torch nor anything else heavy.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 __version__ = "0.1.0"
 
+# torch.utils.benchmark (latency) imports torch.utils.cpp_extension, which warns on every machine without CUDA that it
+# found none; benchsuite builds no extension, so the warning only hides the lines that matter.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+
 _API = {
+    "Block": "benchsuite.plan.sweeps",
     "Context": "benchsuite.pruning.context",
     "Masks": "benchsuite.pruning.context",
     "prune": "benchsuite.pruning.calibration",
     "compact": "benchsuite.pruning.context",
+    "add_sweep": "benchsuite.plan.sweeps",
     "apply_masks": "benchsuite.pruning.masking",
     "get_method": "benchsuite.pruning.methods",
     "list_methods": "benchsuite.pruning.methods",

@@ -14,6 +14,7 @@ import pytest
 
 RESULT = "benchsuite_result"  # the user property that carries a case's result in its test report
 SOURCE = "benchsuite_source"  # and whether it came from the store or was computed
+TWINS = "benchsuite_twins"  # in a regression check, the other methods whose masks equal the case's method's
 SWEEP_GROUP = "benchsuite: pruning step"  # the pytest-benchmark group of the sweep's pruning steps
 DEFAULT_SWEEP = "quick"
 
@@ -44,17 +45,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--prune-rounds", type=int, help="timed rounds of each pruning step (default: 3)")
     g.addoption("--show-prune-timings", action="store_true", default=None, help="also print pytest-benchmark's "
                 "table of every pruning step of the sweep (always kept in --benchmark-json)")
-    g.addoption("--compare-to", help="results.csv of a committed leaderboard: fail when a method that ran is "
-                "significantly worse than its reference there (see README, 'Regression check')")
-    g.addoption("--reference-method", help="reference for methods that the --compare-to file does not hold "
-                "(default: global_magnitude)")
+    g.addoption("--compare-to", help="a reference file (benchsuite-leaderboard SWEEP --methods ... --reference FILE) "
+                "or a leaderboard's results.csv: the regression check of the repository's methods (those its "
+                "benchsuite.methods entry points register, or --methods) against it (see README, 'Regression check')")
+    g.addoption("--reference-method", help="with --compare-to: a floor; every method is also compared with this "
+                "method's rows in the reference, changed or not")
+    g.addoption("--regression-margin", type=float, help="with --compare-to: fail only on a significant drop larger "
+                "than this many points of validation top-1 (default: 0)")
     g.addoption("--changed-only", action="store_true", default=None, help="with --compare-to: run only the methods "
                 "that are new or whose source changed since that file was written")
+    g.addoption("--sweep-only", action="store_true", default=None, help="run the sweep's cases, not the mask "
+                "contract")
+    g.addoption("--contract-only", action="store_true", default=None, help="run the mask contract, not the sweep's "
+                "cases")
 
 
 OPTIONS = ("sweep", "methods", "pairs", "weights", "compressions", "seeds", "bench_dir", "leaderboard_dir",
            "data_root", "device", "shard", "checkpoint", "prune_rounds", "show_prune_timings", "compare_to",
-           "reference_method", "changed_only")
+           "reference_method", "regression_margin", "changed_only", "sweep_only", "contract_only")
 
 
 PATH_OPTIONS = ("--compare-to", "--data-root", "--bench-dir", "--leaderboard-dir")
@@ -103,6 +111,8 @@ class Benchsuite:
         self.done = 0  # sweep cases reported, passed or not
         self.summary: list[str] = []
         self.no_cases = ""  # why --methods leaves the sweep without a case, if it does
+        self.verdict = None  # the regression check's, in a session that has one
+        self.twins: dict[str, set[str]] = {}  # per method, the methods whose masks equalled its own in every case
 
     @classmethod
     def of(cls, config: pytest.Config) -> Benchsuite:
@@ -121,31 +131,54 @@ class Benchsuite:
             try:
                 for spec in self.option("checkpoint", []):
                     add_checkpoint(spec)
-                changed = None
+                only = self.scope()
                 if self.option("compare_to"):
-                    from .report.regression import changed_methods, read_reference
+                    from .report.reference import read
+                    from .report.regression import changed_methods
 
-                    self.reference = read_reference(Path(self.option("compare_to")))  # before anything is written
+                    self.reference = read(Path(self.option("compare_to")))  # before anything is written
                     if self.option("changed_only"):
-                        changed = changed_methods(self.reference)
-                elif self.option("changed_only"):
-                    raise ValueError("--changed-only needs --compare-to RESULTS_CSV to know what changed")
+                        only = changed_methods(self.reference, only)
+                else:
+                    for name in ("changed_only", "reference_method", "regression_margin"):
+                        if self.option(name) is not None:
+                            raise ValueError(f"--{name.replace('_', '-')} belongs to the regression check: it needs "
+                                             f"--compare-to REFERENCE")
+                if self.option("sweep_only") and self.option("contract_only"):
+                    raise ValueError("--sweep-only and --contract-only exclude each other; give one")
                 self._cases = select(self.option("sweep", DEFAULT_SWEEP), methods=self.option("methods"),
                                      pairs=self.option("pairs"), weights=self.option("weights"),
                                      compressions=self.option("compressions"), seeds=self.option("seeds"),
-                                     shard=self.option("shard"), only_methods=changed)
+                                     shard=self.option("shard"), only_methods=None if only is None else set(only))
             except NoMethodCases as e:  # fine for the contract alone; parametrizing the sweep says it
                 self._cases, self.no_cases = [], str(e)
             except (KeyError, ValueError, FileNotFoundError) as e:
                 raise pytest.UsageError(str(e).strip('"')) from None
         return self._cases
 
+    def scope(self) -> list[str] | None:
+        """The methods a regression check covers (None without --compare-to): those --methods names, or else those
+        the repository registers through its `benchsuite.methods` entry points, never benchsuite's own."""
+        if not self.option("compare_to"):
+            return None
+        from .pruning.methods import get_method, list_methods
+
+        if self.option("methods"):
+            return list_methods(self.option("methods"))
+        own = [m for m in list_methods() if not get_method(m).fn.__module__.startswith("benchsuite.methods")]
+        if not own:
+            raise ValueError("--compare-to checks the methods your repository registers through its "
+                             "benchsuite.methods entry points, and none is registered; install your package, or name "
+                             "the methods to check with --methods")
+        return own
+
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
         if "benchsuite_method" in metafunc.fixturenames:
             from .pruning.methods import get_method, list_methods
 
             try:
-                methods = list_methods(self.option("methods", "*"))
+                self.cases()  # reads the reference and decides the scope, once
+                methods = self.scope() or list_methods(self.option("methods", "*"))
             except KeyError as e:
                 raise pytest.UsageError(str(e).strip('"')) from None
             stages = getattr(metafunc.cls, "benchsuite_stages", None) or getattr(  # a test class or module may name
@@ -213,6 +246,10 @@ class Benchsuite:
             if store.get(result["hash"]) is None:
                 store.put(result)
             self.ran.append(result)
+            twins = props.get(TWINS)
+            if twins is not None:
+                method = result["method"]
+                self.twins[method] = self.twins.get(method, set(twins)) & set(twins)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and self.config.get_verbosity() <= 0:  # verbose runs name each case themselves
             source = "from the store" if props.get(SOURCE) == "store" else f"computed in {report.duration:.1f}s"
@@ -228,35 +265,77 @@ class Benchsuite:
             return report.outcome, "", report.outcome.upper()
         return None
 
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list) -> None:
+        """Deselect, without a skip line each, the contract's or the sweep's tests where --sweep-only or
+        --contract-only says so, and those whose parameter set came out empty (e.g. the post-training contract when
+        no post-training method is in scope)."""
+        ours = [i for i in items if {"benchsuite_method", "benchsuite_case"} & set(getattr(i, "fixturenames", ()))]
+        if not ours:
+            return  # a session that does not use benchsuite imports nothing of it
+        from .plan.cases import Case
+
+        drop = []
+        for item in ours:
+            names, params = getattr(item, "fixturenames", ()), getattr(getattr(item, "callspec", None), "params", {})
+            if "benchsuite_method" in names and (self.option("sweep_only") or
+                                                 not isinstance(params.get("benchsuite_method"), str)):
+                drop.append(item)
+            elif "benchsuite_case" in names and (self.option("contract_only") or
+                                                 not isinstance(params.get("benchsuite_case"), Case)):
+                drop.append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = [item for item in items if item not in drop]
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not (self.controller and self.ran):
-            return  # xdist workers and sessions that ran no case write nothing
+        if not self.controller:
+            return  # xdist workers write nothing
+        if self.ran:
+            self._leaderboard()
+        if self.reference is not None and not self.option("contract_only"):
+            from .report.regression import Verdict, check
+
+            if not self.ran and self.option("changed_only") and not self.cases():
+                self.verdict = Verdict(["regression check: every method in scope is unchanged since the reference, so "
+                                        "--changed-only ran none (and no floor was compared)"])
+                self.summary += self.verdict.lines
+                return
+            ran = pd_frame([r for r in self.ran if r["method"] in set(self.scope())])
+            margin = self.option("regression_margin", 0.0) / 100
+            self.verdict = check(ran, self.reference, self.option("reference_method"), margin,
+                                 {m: sorted(t) for m, t in self.twins.items()})
+            self.summary += self.verdict.lines
+            if self.verdict.failed:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _leaderboard(self) -> None:
+        """Write the sweep's leaderboard and the terminal summary; a regression check writes none unless
+        --leaderboard-dir says where (a repository's CI leaves its tree clean), and never over its reference."""
         from .report.leaderboard import rebuild
         from .report.terminal import summary
 
-        sweep = self.option("sweep", DEFAULT_SWEEP)
-        out = self.leaderboard_dir()
-        reference = Path(self.option("compare_to") or "")
-        if self.reference is not None and (out / sweep / "results.csv").resolve() == reference.resolve():
+        sweep, out = self.option("sweep", DEFAULT_SWEEP), self.leaderboard_dir()
+        if self.reference is not None and not self.option("leaderboard_dir"):
+            self.summary = ["leaderboard not written: a regression check writes none unless --leaderboard-dir says "
+                            "where"]
+        elif self.reference is not None and (out / sweep / "results.csv").resolve() == \
+                Path(self.option("compare_to")).resolve():
             self.summary = [f"leaderboard not written: {out / sweep} holds the --compare-to reference, which is never "
-                            f"overwritten; pass --leaderboard-dir to write it elsewhere"]
+                            f"overwritten; pass another --leaderboard-dir"]
         else:
             self.summary = summary(rebuild(sweep, self.bench_dir(), out), self.ran)
-        if self.reference is not None:
-            from .report.regression import check
-            from .run.store import Store
-
-            ran = Store(self.bench_dir() / "results").frame(c.hash for c in self.cases())
-            verdict = check(ran, self.reference, self.option("reference_method", "global_magnitude"))
-            self.summary += verdict.lines
-            if verdict.failed:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.summary:
             terminalreporter.write_sep("=", "benchsuite")
             for line in self.summary:
                 terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The regression check's verdict is the session's last line, after pytest's own count of tests."""
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if self.verdict is not None and reporter is not None:
+            reporter.write_line(self.verdict.final, bold=True, red=self.verdict.failed, green=not self.verdict.failed)
 
     @pytest.hookimpl(tryfirst=True, optionalhook=True)
     def pytest_benchmark_group_stats(self, config: pytest.Config, benchmarks: list, group_by: str):
@@ -268,6 +347,13 @@ class Benchsuite:
 
         return default(config=config, benchmarks=[b for b in benchmarks if b["group"] != SWEEP_GROUP],
                        group_by=group_by)
+
+
+def pd_frame(results: list[dict[str, Any]]):
+    """The results as a frame, without their per-layer densities."""
+    import pandas as pd
+
+    return pd.DataFrame([{k: v for k, v in r.items() if k != "layer_density"} for r in results])
 
 
 @pytest.fixture(scope="session")
@@ -302,6 +388,12 @@ def benchsuite_store(pytestconfig: pytest.Config):
     from .run.store import Store
 
     return Store(Benchsuite.of(pytestconfig).bench_dir() / "results")
+
+
+@pytest.fixture(scope="session")
+def benchsuite_gate(pytestconfig: pytest.Config) -> bool:
+    """Whether the session runs a regression check (--compare-to)."""
+    return Benchsuite.of(pytestconfig).option("compare_to") is not None
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
 import time
@@ -14,7 +15,8 @@ from benchsuite.contract import TestContract
 from benchsuite.post_training_contract import TestPostTrainingContract
 from benchsuite.plan.cases import Case
 from benchsuite.plan.pairs import TextPair, get_pair
-from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP
+from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP, TWINS
+from benchsuite.pruning.methods import get_method, list_methods
 from benchsuite.run.language import LanguageRunner
 from benchsuite.run.runner import Runner
 from benchsuite.run.store import Store
@@ -23,7 +25,7 @@ __all__ = ["TestContract", "TestPostTrainingContract", "test_case"]
 
 
 def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, benchsuite_language_runner: LanguageRunner,
-              benchsuite_store: Store, benchsuite_rounds: int, record_property):
+              benchsuite_store: Store, benchsuite_rounds: int, benchsuite_gate: bool, record_property):
     """Prune (timed: the method's call; for a method that acts during training, one prune event; for a language
     model, the pass over all its blocks, timed once and only when the case is computed: it takes minutes), then take
     the result from the store or train as the method's stage says (a language model is not trained) and measure it,
@@ -51,6 +53,8 @@ def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, bench
     if not (result and language):  # a stored language-model case is not timed again (its mark hushes the fixture)
         masks = benchmark.pedantic(timed, setup=fresh, rounds=1 if result or language else benchsuite_rounds)
     record_property(SOURCE, "store" if result else "computed")
+    if benchsuite_gate and not language and get_method(case.method).stage in ONCE:
+        record_property(TWINS, twins(case, runner, masks))
     if result is None:
         if benchmark.stats:
             median, timer = benchmark.stats.stats.median, "pytest-benchmark"
@@ -66,3 +70,32 @@ def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, bench
         assert 0.0 <= result["top1"] <= result["top5"] <= 1.0
     benchmark.extra_info.update({k: v for k, v in result.items() if k != "layer_density"})
     record_property(RESULT, result)
+
+
+ONCE = ("after_training", "at_init")  # the stages whose whole pruning step a case times
+
+
+def digest(masks) -> str:
+    h = hashlib.sha256()
+    for name in sorted(masks):
+        h.update(name.encode() + masks[name].cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def twins(case: Case, runner: Runner, masks) -> list[str]:
+    """For a regression check: the other registered methods of the case's stage and target kind whose masks, on the
+    case's own starting model, batch and seed, equal the masks its method chose (a method edited into another one
+    shows here)."""
+    own, method = digest(masks), get_method(case.method)
+    kind, out = method.kind_for(case.compression), []
+    for name in list_methods(stage=method.stage):
+        other = get_method(name)
+        if name == case.method or not other.fits(case.compression) or other.kind_for(case.compression) != kind:
+            continue
+        twin = Case(case.pair, case.weights, name, case.compression, case.seed)
+        try:
+            if digest(runner.prune(twin, runner.context(twin))) == own:
+                out.append(name)
+        except Exception:  # another method's failure is its own test's business
+            continue
+    return out

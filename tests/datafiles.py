@@ -132,3 +132,17 @@ def write_hf(folder: Path, model, tokenizer) -> Path:
     save_file(out, str(folder / "model.safetensors"))
     tokenizer.save(str(folder / "tokenizer.json"))
     return folder / "model.safetensors"
+
+
+def method_package(root: Path, source: str, name: str = "mymethods") -> Path:
+    """What a method repository is: a distribution (installed in `root / "site"`, to put on PYTHONPATH) declaring its
+    module `name` in the `benchsuite.methods` entry-point group, and a test module of two import lines in `root`."""
+    site = root / "site"
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[benchsuite.methods]\nmine = {name}\n")
+    (site / f"{name}.py").write_text(source)
+    (root / "test_benchsuite.py").write_text("from benchsuite.testing import TestContract  # noqa: F401\n"
+                                            "from benchsuite.testing import test_case  # noqa: F401\n")
+    return site

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from datafiles import method_package
 
 pytest_plugins = ["pytester"]
 
@@ -64,23 +65,10 @@ def leaky(ctx):
 '''.replace("from benchsuite", "import torch\n\nfrom benchsuite")
 
 
-def install(pytester, monkeypatch, source: str):
-    """What a method repository is: an installed distribution declaring `benchsuite.methods`, and a test module
-    of two import lines."""
-    site = pytester.path / "site"
-    (site / "mymethods-1.0.dist-info").mkdir(parents=True)
-    (site / "mymethods-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: mymethods\nVersion: 1.0\n")
-    (site / "mymethods-1.0.dist-info" / "entry_points.txt").write_text("[benchsuite.methods]\nmine = mymethods\n")
-    (site / "mymethods.py").write_text(source)
-    pytester.makepyfile(test_benchsuite="from benchsuite.testing import TestContract  # noqa: F401\n"
-                                        "from benchsuite.testing import test_case  # noqa: F401\n")
-    monkeypatch.setenv("PYTHONPATH", str(site))
-    return pytester
-
-
 @pytest.fixture
 def method_repository(pytester, monkeypatch):
-    return install(pytester, monkeypatch, MINE)
+    monkeypatch.setenv("PYTHONPATH", str(method_package(pytester.path, MINE)))
+    return pytester
 
 
 def test_a_method_repository_runs_the_contract_and_the_sweep_on_its_methods(method_repository):
@@ -163,22 +151,23 @@ def test_the_leaderboard_command_takes_the_sweeps_checkpoints(pytester):
         assert sorted(r["weights"] for r in rows) == weights
 
 
-def test_the_readme_regression_command_fails_a_worse_method_and_never_touches_the_reference(pytester, monkeypatch):
-    """The reference kept at the repository's own default leaderboard place, as the README's command has it."""
-    pytester.makepyfile(test_benchsuite="from benchsuite.testing import test_case  # noqa: F401\n")
-    pytester.runpytest_subprocess("test_benchsuite.py", "--sweep", "smoke", "--prune-rounds", "1").assert_outcomes(
-        passed=7)
-    reference = pytester.path / "leaderboard" / "smoke" / "results.csv"
-    before = reference.read_bytes()
-    install(pytester, monkeypatch, MINE.split("@register_method(\"leaky\")")[0])  # smallest_first alone
-    result = pytester.runpytest_subprocess("test_benchsuite.py", "-p", "no:randomly", "--sweep", "smoke",
-                                           "--prune-rounds", "1", "--compare-to=leaderboard/smoke/results.csv",
-                                           "--changed-only", "-k", "test_case")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*leaderboard not written: */leaderboard/smoke holds the --compare-to reference, which is never overwritten*",
-        "regression check: smallest_first on mnist5k-lenet300 A x4 vs global_magnitude: validation top-1 *"
-        "REGRESSION (Holm at 5%)",
-    ])
-    assert "[1/1] smallest_first-mnist5k-lenet300-A-x4-s0" in result.stdout.str()  # --changed-only: only it ran
-    assert reference.read_bytes() == before
+def test_a_repository_defines_its_own_sweep_and_runs_the_sweep_or_the_contract_alone(pytester):
+    pytester.makeconftest('''
+import benchsuite as bs
+
+bs.add_sweep("mine", bs.Block(("mnist5k-lenet300",), ("A",), "global_magnitude", (50,), (0,)))
+''')
+    pytester.makepyfile(test_benchsuite="from benchsuite.testing import TestContract  # noqa: F401\n"
+                                        "from benchsuite.testing import test_case  # noqa: F401\n")
+    sweep = pytester.runpytest_subprocess("--sweep", "mine", "--methods", "global_magnitude", "--sweep-only",
+                                          "--prune-rounds", "1", "--bench-dir", "bench")
+    outcomes = sweep.parseoutcomes()
+    assert outcomes["passed"] == 1 and outcomes["deselected"] > 0 and "skipped" not in outcomes  # the contract
+    assert "[1/1] global_magnitude-mnist5k-lenet300-A-x50-s0: top-1" in sweep.stdout.str()
+    contract = pytester.runpytest_subprocess("--sweep", "mine", "--methods", "global_magnitude", "--contract-only",
+                                             "--bench-dir", "bench")
+    assert contract.ret == 0 and "test_case" not in contract.stdout.str() and "skipped" not in contract.stdout.str()
+    narrowed = pytester.runpytest_subprocess("--sweep", "smoke", "--compressions", "50")
+    assert narrowed.ret == pytest.ExitCode.USAGE_ERROR
+    narrowed.stderr.fnmatch_lines(["*no case of sweep 'smoke' has compression in [[]50.0[]]*define a sweep of your own "
+                                   "with benchsuite.add_sweep*"])

@@ -78,7 +78,9 @@ def narrow(cases: list[Case], field: str, allowed: set | None, sweep: str) -> li
     kept = [c for c in cases if getattr(c, field) in allowed]
     if not kept:
         have = sorted({getattr(c, field) for c in cases}, key=str)
-        raise ValueError(f"no case of sweep {sweep!r} has {field} in {sorted(allowed, key=str)}; it has {have}")
+        raise ValueError(f"no case of sweep {sweep!r} has {field} in {sorted(allowed, key=str)}; it has {have}. A "
+                         f"filter narrows a sweep; for other values define a sweep of your own with "
+                         f"benchsuite.add_sweep (README, 'A sweep of your own')")
     return kept
 
 
@@ -128,6 +130,15 @@ def select(sweep: str, methods: str | None = None, pairs: str | None = None, wei
 
 
 SWEEPS: Registry[Sweep] = Registry("sweep")
+
+
+def add_sweep(name: str, *blocks: Block) -> Sweep:
+    """Register a sweep of your own, e.g. in your conftest.py or your methods' module, and run it with `--sweep NAME`:
+    `add_sweep("mine", Block(("mnist5k-lenet300",), ("A",), "lamp,global_magnitude", (16, 50), (0, 1, 2)))`."""
+    if not blocks or not all(isinstance(b, Block) for b in blocks):
+        raise ValueError(f"sweep {name!r}: give one or more benchsuite.Block(pairs, weights, methods, compressions, "
+                         f"seeds)")
+    return SWEEPS.add(name, Sweep(name, tuple(blocks)))
 MNIST5K = ("mnist5k-lenet300", "mnist5k-lenet5")
 RATIOS = (2, 4, 8, 16, 32)
 ONE_SHOT = "after_training"

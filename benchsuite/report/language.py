@@ -23,6 +23,7 @@ from ..files import write_atomic
 from ..pruning.targets import nominal
 from .claims import language as published
 from .claims.rule import Claim, explanation, leader, render as render_claims, table
+from .reference import seal
 from .stats import interval
 
 KEYS = ["pair", "weights", "method", "compression"]
@@ -159,6 +160,6 @@ def write(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) -> tuple[pd.
     found = published.claims(cells.get, agg)
     for (pair, weights), g in agg.groupby(["pair", "weights"]):
         _plot(g, pair, out / f"{pair}-{weights}.png")
-    write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
+    write_atomic(out / "results.csv", lambda f: f.write(seal(frame).encode()))
     write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases, found).encode()))
     return agg, found

@@ -17,6 +17,7 @@ from ..run.latency import BATCHES, ROUNDS
 from .cells import KEYS, Cells, with_patterns
 from .claims.rule import Claim
 from .findings import claims, findings
+from .reference import seal
 from .stats import METHOD
 
 STAGE_ORDER = ["after_training", "at_init", "during_training"]
@@ -95,7 +96,9 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
         f"{ROUNDS} interleaved rounds after a warm-up, each form's latency its fastest round (other load on the "
         "machine only adds time), then the median over seeds (every form's latency and its quartiles over rounds "
         "are in `results.csv`). Every case is in `results.csv`, with "
-        "which test images each final model got right (`test_correct`, a base64 bitset in test-set order).",
+        "which test images each final model got right (`test_correct`, a base64 bitset in test-set order), the "
+        "leaderboard row it sits in (`row`) and a checksum of its values (`row_checksum`): the file is a reference "
+        "the regression check can read.",
     ]
     for pair, p in agg.groupby("pair"):
         lines += ["", f"## {pair}", "", f"![{pair}]({pair}.png)" if f"{pair}.png" in plots else ""]
@@ -149,6 +152,7 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
 
         agg, found = write(frame, sweep, n_cases, out)
         return Board(out / "README.md", frame, None, agg, n_cases, tuple(found))
+    raw = frame.assign(row=with_patterns(frame).method)  # results.csv keeps each case's own method name
     frame = with_patterns(frame).sort_values(KEYS + ["seed"]).reset_index(drop=True)
     plots = []
     cells = Cells(frame)
@@ -157,7 +161,8 @@ def write_leaderboard(frame: pd.DataFrame, sweep: str, n_cases: int, out: Path) 
         _plot(p, pair, out / f"{pair}.png")
         plots.append(f"{pair}.png")
     found = claims(frame, cells, agg)
-    write_atomic(out / "results.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
+    raw = raw.sort_values(["pair", "weights", "row", "compression", "seed"]).reset_index(drop=True)
+    write_atomic(out / "results.csv", lambda f: f.write(seal(raw).encode()))
     write_atomic(out / "README.md", lambda f: f.write(render(frame, cells, agg, sweep, n_cases, plots,
                                                              found).encode()))
     return Board(out / "README.md", frame, cells, agg, n_cases, tuple(c for cs in found.values() for c in cs))
@@ -173,8 +178,31 @@ def rebuild(sweep_name: str, bench_dir: Path, out_root: Path) -> Board:
     return write_leaderboard(frame, sweep_name, len(cases), out_root / sweep_name)
 
 
+def write_reference(sweep_name: str, bench_dir: Path, path: Path, **filters: str | None) -> str:
+    """Write a reference file for the regression check: the stored cases of the sweep that the filters (those of
+    the pytest options: methods, pairs, weights, compressions, seeds) select, each row sealed with its checksum. Every
+    selected case must be in the store, at the methods' current versions. Returns what it wrote, in a line."""
+    from ..plan.sweeps import select
+    from ..run.store import Store
+
+    cases = select(sweep_name, **filters)
+    frame = Store(bench_dir / "results").frame(c.hash for c in cases)
+    have = set(frame.hash) if not frame.empty else set()
+    missing = [c.id for c in cases if c.hash not in have]
+    if missing:
+        flags = " ".join(f"--{k} '{v}'" for k, v in filters.items() if v)
+        raise ValueError(f"the store {bench_dir / 'results'} lacks {len(missing)} of the {len(cases)} cases (e.g. "
+                         f"{', '.join(missing[:3])}): compute them first, e.g. pytest --sweep {sweep_name} {flags} "
+                         f"--bench-dir {bench_dir}")
+    write_atomic(path, lambda f: f.write(seal(frame).encode()))
+    versions = frame.groupby("method")["method_version"].first()
+    return (f"reference: {path} ({len(frame)} cases of sweep {sweep_name!r}: "
+            f"{', '.join(f'{m} version {v}' for m, v in versions.items())})")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`benchsuite-leaderboard SWEEP`: rebuild a leaderboard from a (shared) store, e.g. after sharded jobs."""
+    """`benchsuite-leaderboard SWEEP`: rebuild a leaderboard from a (shared) store, e.g. after sharded jobs; with
+    --reference FILE, write the reference file of a method repository's regression check instead."""
     import argparse
     import os
 
@@ -185,10 +213,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leaderboard-dir", default="leaderboard", help="where to write (default: leaderboard)")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="PAIR:NAME=PATH@SHA256",
                         help="the --checkpoint options the sweep ran with, so that their cases are found (repeatable)")
+    parser.add_argument("--reference", metavar="FILE", help="write a reference file for the regression check "
+                        "(--compare-to) holding the stored cases the filters below select, instead of a leaderboard")
+    for name in ("methods", "pairs", "weights", "compressions", "seeds"):
+        parser.add_argument(f"--{name}", help=f"with --reference: only these {name} (as pytest's --{name})")
     args = parser.parse_args(argv)
+    given = [f"--{n}" for n in ("methods", "pairs", "weights", "compressions", "seeds") if getattr(args, n)]
+    if given and not args.reference:
+        parser.error(f"{', '.join(given)} select the cases of a reference file: they go with --reference FILE (a "
+                     f"leaderboard holds every stored case of its sweep)")
     try:
         for spec in args.checkpoint:
             add_checkpoint(spec)
-        print(rebuild(args.sweep, Path(args.bench_dir), Path(args.leaderboard_dir)).line)
+        if args.reference:
+            print(write_reference(args.sweep, Path(args.bench_dir), Path(args.reference), methods=args.methods,
+                                  pairs=args.pairs, weights=args.weights, compressions=args.compressions,
+                                  seeds=args.seeds))
+        else:
+            print(rebuild(args.sweep, Path(args.bench_dir), Path(args.leaderboard_dir)).line)
     except (KeyError, ValueError) as e:
         parser.error(str(e).strip('"'))

@@ -133,16 +133,23 @@ def interval(c: np.ndarray, level: float = LEVEL, bounds: tuple[float, float] = 
     return Estimate(mean, max(bounds[0], mean - half), min(bounds[1], mean + half), c.shape[0], c.shape[1])
 
 
-def compare(a: np.ndarray, b: np.ndarray, proportion: bool = True) -> Comparison:
+def compare(a: np.ndarray, b: np.ndarray, proportion: bool = True, paired_seeds: bool = False) -> Comparison:
     """Paired comparison of two methods' outcomes on the same images (seeds x images each; seed counts may
-    differ); `proportion=False` for outcomes that are not 0/1 (e.g. log-losses)."""
+    differ); `proportion=False` for outcomes that are not 0/1 (e.g. log-losses). With `paired_seeds` (a and b have the
+    same seeds, in the same order: e.g. two versions of one method, whose seed s draws the same pruning batch and
+    data order) the seed term is that of the seeds' differences, which training noise shared by a seed's two runs
+    does not enter."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"compared outcomes must be on the same images: {a.shape[1]} vs {b.shape[1]}")
     d = a.mean(0) - b.mean(0)
     difference = float(d.mean())
-    terms = _nonzero([_test_term(d, (1.0, -1.0) if proportion else ()), _seed_term(a), _seed_term(b)])
-    return Comparison(difference, terms)
+    pseudo = (1.0, -1.0) if proportion else ()
+    if paired_seeds:
+        if a.shape != b.shape:
+            raise ValueError(f"seeds paired need the same seeds on both sides: {a.shape[0]} vs {b.shape[0]}")
+        return Comparison(difference, _nonzero([_test_term(d, pseudo), _seed_term(a - b)]))
+    return Comparison(difference, _nonzero([_test_term(d, pseudo), _seed_term(a), _seed_term(b)]))
 
 
 def _nonzero(terms: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
