@@ -198,9 +198,10 @@ def caught(drop, trials, comparisons=10):
 
 
 def test_the_power_the_readme_states_at_quick_sizes():
-    """500 validation images, 3 seeds paired, the 10 settings of a method in the quick sweep: a no-change rerun is
-    flagged well under 5% of the time, a 2-point drop at one setting about 40%, and 6 points is the smallest drop
-    caught 80% of the time (measured on 1,500 trials: 0.1%, 39%, 73% at 4 points, 80% at 6)."""
+    """500 validation images, 3 seeds paired, the 10 settings of a method in the quick sweep: a setting with no change
+    is flagged well under 1% of the time (10 of them, about 1%), a 2-point drop at one setting about 40% of the time,
+    and 6 points is the smallest drop caught 80% of the time (measured on 1,500 trials: 0.13%, 39%, 73% at 4 points,
+    80% at 6)."""
     assert caught(0.0, 400) <= 0.01
     assert 0.3 <= caught(0.02, 400) <= 0.5
     assert caught(0.04, 400) < 0.8 <= caught(0.06, 400)
