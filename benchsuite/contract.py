@@ -173,14 +173,18 @@ class TestContract:
                       torch.Generator().manual_seed(0),
                       masks if method.stage == "during_training" else None)
         method.fn(ctx, **method.bind({})[1])  # called directly: nothing between the method and the model
-        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-        assert [m.training for m in model.modules()] == modes
-        assert all(p.grad is None for p in model.parameters())
+        changed = [k for k, v in model.state_dict().items() if not torch.equal(before[k], v)]
+        assert not changed, f"method {method.name!r} changed the model in place: {', '.join(changed)}"
+        assert [m.training for m in model.modules()] == modes, f"method {method.name!r} changed a train/eval mode"
+        graded = [n for n, p in model.named_parameters() if p.grad is not None]
+        assert not graded, f"method {method.name!r} left gradients on the model: {', '.join(graded)}"
 
     def test_same_seed_gives_the_same_masks(self, method, model, batch, tmp_path):
         a = self.final_masks(method, model, batch, tmp_path / "a", cached=False)
         b = self.final_masks(method, model, batch, tmp_path / "b", cached=False)
-        assert all(torch.equal(a[k], b[k]) for k in a)
+        differ = [k for k in a if not torch.equal(a[k], b[k])]
+        assert not differ, (f"method {method.name!r} chose other masks for {', '.join(differ)} from the same seed; draw "
+                            f"only from ctx.generator")
 
     def test_no_gradient_reaches_a_masked_weight(self, method, model, batch, tmp_path):
         masks = self.final_masks(method, model, batch, tmp_path)

@@ -42,7 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--checkpoint", action="append", metavar="PAIR:NAME=PATH@SHA256",
                 help="use a dense checkpoint file (a state_dict) as weights NAME of PAIR; it joins the sweep's "
                 "blocks that have PAIR (repeatable)")
-    g.addoption("--prune-rounds", type=int, help="timed rounds of each pruning step (default: 3)")
+    g.addoption("--prune-rounds", type=int, help="timed rounds of a new case's pruning step (default: 1; a stored "
+                "case's step is timed once)")
+    g.addoption("--case-timeout", type=float, help="fail a sweep case that runs longer than this many seconds (its "
+                "method named in the test id), so that a method that hangs stalls nothing else (default: no limit)")
     g.addoption("--show-prune-timings", action="store_true", default=None, help="also print pytest-benchmark's "
                 "table of every pruning step of the sweep (always kept in --benchmark-json)")
     g.addoption("--compare-to", help="a reference file (benchsuite-leaderboard SWEEP --methods ... --reference FILE) "
@@ -62,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 OPTIONS = ("sweep", "methods", "pairs", "weights", "compressions", "seeds", "bench_dir", "leaderboard_dir",
            "data_root", "device", "shard", "checkpoint", "prune_rounds", "show_prune_timings", "compare_to",
-           "reference_method", "regression_margin", "changed_only", "sweep_only", "contract_only")
+           "reference_method", "regression_margin", "changed_only", "sweep_only", "contract_only", "case_timeout")
 
 
 PATH_OPTIONS = ("--compare-to", "--data-root", "--bench-dir", "--leaderboard-dir")
@@ -150,11 +153,30 @@ class Benchsuite:
                                      pairs=self.option("pairs"), weights=self.option("weights"),
                                      compressions=self.option("compressions"), seeds=self.option("seeds"),
                                      shard=self.option("shard"), only_methods=None if only is None else set(only))
+                self._check_inputs()
             except NoMethodCases as e:  # fine for the contract alone; parametrizing the sweep says it
                 self._cases, self.no_cases = [], str(e)
             except (KeyError, ValueError, FileNotFoundError) as e:
                 raise pytest.UsageError(str(e).strip('"')) from None
         return self._cases
+
+    def _check_inputs(self) -> None:
+        """The device, and the data and checkpoints of the selected cases, once, before anything runs (in the
+        controlling process): one message listing every problem stops the session."""
+        device = self.option("device", "cpu")
+        if not (device in ("cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise ValueError(f"--device {device}: use cpu, cuda or cuda:N (a GPU's index), or mps")
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"--device {device}: no CUDA device is available here; run with --device cpu")
+        if self.controller and self._cases and not self.option("contract_only"):
+            from .run.checks import problems
+
+            found = problems(self._cases, self.option("data_root"))
+            if found:
+                raise ValueError("the selected cases cannot run:\n  " + "\n  ".join(found))
 
     def scope(self) -> list[str] | None:
         """The methods a regression check covers (None without --compare-to): those --methods names, or else those
@@ -202,6 +224,8 @@ class Benchsuite:
         from .run.stages import chain_key
 
         marks = [pytest.mark.sweep]
+        if self.option("case_timeout"):
+            marks.append(pytest.mark.timeout(self.option("case_timeout"), method="signal"))
         if isinstance(get_pair(case.pair), TextPair):
             marks.append(pytest.mark.filterwarnings("ignore:Benchmark fixture was not used at all"))
         if isinstance(get_method(case.method).schedule, Levels) and self.config.pluginmanager.hasplugin("xdist"):
@@ -398,5 +422,5 @@ def benchsuite_gate(pytestconfig: pytest.Config) -> bool:
 
 @pytest.fixture(scope="session")
 def benchsuite_rounds(pytestconfig: pytest.Config) -> int:
-    return max(1, Benchsuite.of(pytestconfig).option("prune_rounds", 3))
+    return max(1, Benchsuite.of(pytestconfig).option("prune_rounds", 1))
 

@@ -43,7 +43,8 @@ def grasp(ctx, *, temperature: float = 200.0):
     reference's threshold (`score <= the k-th largest`) removes one weight fewer and keeps every tie at it.
     """
     net = ctx.copy_model().train()
-    params = {f"{n}.weight": m.weight for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    params = {f"{n}.weight": m.weight.requires_grad_(True) for n, m in net.named_modules()  # frozen or not
+              if isinstance(m, (nn.Conv2d, nn.Linear))}
     x, y = ctx.batch
     half = len(x) // 2  # the reference's din[:N//2], din[N//2:]
     halves = [(x[:half], y[:half]), (x[half:], y[half:])] if len(x) > 1 else [(x, y)]

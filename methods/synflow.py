@@ -21,12 +21,14 @@ def synflow(ctx, *, iterations: int = 100):
     every kept one, so masks stay nested (the reference scores them 0, as a kept weight may be too). The pruning
     batch is used only for the input's shape, so the masks do not depend on the data.
     """
+    if iterations < 1:
+        raise ValueError(f"synflow: iterations must be at least 1, got {iterations}")
     net = ctx.copy_model().double().eval()
     with torch.no_grad():
         for value in net.state_dict().values():
             if value.is_floating_point():
                 value.abs_()
-    weights = {n: net.get_parameter(n) for n in ctx.weights}
+    weights = {n: net.get_parameter(n).requires_grad_(True) for n in ctx.weights}  # frozen or not
     ones = torch.ones(1, *ctx.batch[0].shape[1:], dtype=torch.float64, device=ctx.batch[0].device)
     prunable = sum(w.numel() for w in weights.values())
     masks = None

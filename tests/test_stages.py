@@ -41,7 +41,7 @@ def test_the_initialisation_is_the_one_the_dense_run_starts_from_and_the_run_rep
     fresh = get_model(pair.model).state_dict()
     init = load_snapshot(pair, "A", tmp_path, MNIST5K, 0)
     assert all(torch.equal(init[k], fresh[k]) for k in fresh)
-    replayed, images = _run(pair, "A", MNIST5K, "cpu")  # the whole run again, from the same seed
+    replayed, images, _ = _run(pair, "A", MNIST5K, "cpu")  # the whole run again, from the same seed
     assert all(torch.equal(v, dense.state[k]) for k, v in replayed.state_dict().items())
     assert images == dense.info["train_images"] == 3500
 

@@ -35,6 +35,26 @@ LAYOUT = {
 }
 
 
+CLASSES = {"mnist5k": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "imagenet": 1000}
+FILES = {  # what each dataset reads under its data root
+    "mnist": [f"MNIST/raw/{split}-{kind}-ubyte" for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")],
+    "cifar10": [f"cifar-10-batches-py/{f}" for f in (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
+                                                     "batches.meta")],
+    "cifar100": [f"cifar-100-python/{f}" for f in ("train", "test", "meta")],
+    "imagenet": ["imagenet/train/", "imagenet/val/"],
+}
+
+
+def missing(name: str, root: str | Path | None) -> list[str]:
+    """What dataset `name` needs under the data root and does not find there (nothing for the embedded mnist5k)."""
+    if name not in FILES:
+        return []
+    root = data_root(root)
+    if root is None:
+        return [f"a data root for {name!r} (--data-root DIR or BENCHSUITE_DATA), laid out as {LAYOUT[name]}"]
+    return [str(root / f) for f in FILES[name] if not (root / f).exists()]
+
+
 DATASETS: Registry[Callable[[Path | None], Dataset]] = Registry("dataset")
 
 

@@ -85,6 +85,20 @@ def lee(encode: Callable[[str], list[int]]) -> Text:
     return Text(torch.tensor(encode("\n".join(docs[:half]))), torch.tensor(encode("\n".join(docs[half:]))))
 
 
+def missing(name: str, root: str | Path | None) -> list[str]:
+    """What the text `name` needs and does not find: gensim's Lee corpus, or WikiText-2 and C4 under the data root."""
+    if name == "lee":
+        try:
+            lee_path()
+        except FileNotFoundError as e:
+            return [str(e)]
+        return []
+    if not root:
+        return [f"a data root for {name!r} (--data-root DIR or BENCHSUITE_DATA) holding {'/'.join(WIKITEXT2)} and "
+                f"{'/'.join(C4)}"]
+    return [str(Path(root).joinpath(*parts)) for parts in (WIKITEXT2, C4) if not Path(root).joinpath(*parts).is_file()]
+
+
 def _required(root: str | Path, parts: tuple[str, ...], what: str) -> Path:
     path = Path(root).joinpath(*parts)
     if not path.is_file():

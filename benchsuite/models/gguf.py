@@ -19,7 +19,18 @@ def _fields(reader) -> dict:
 
 
 def load_gguf(path: str | Path) -> tuple[Llama, object]:
-    """The Llama model (float32, eval mode) and its tokenizer from a GGUF file."""
+    """The Llama model (float32, eval mode) and its tokenizer from a GGUF file; a file that is not one (truncated,
+    header only, text, a Llama without its metadata) is an error naming it."""
+    try:
+        return _load_gguf(path)
+    except Exception as e:  # numpy, gguf and KeyError speak of arrays and keys, not of the file
+        if str(path) in str(e):
+            raise
+        raise ValueError(f"{path}: not a readable Llama GGUF file ({type(e).__name__}: {str(e)[:200]}); check the "
+                         f"file (its sha256 is what the checkpoint was given with)") from None
+
+
+def _load_gguf(path: str | Path) -> tuple[Llama, object]:
     import gguf
 
     reader = gguf.GGUFReader(str(path))

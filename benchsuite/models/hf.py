@@ -53,7 +53,10 @@ def load_hf(path: str | Path) -> tuple[Llama, object]:
     if not (path.parent / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{path.parent / 'tokenizer.json'} is missing: the checkpoint's tokenizer is read "
                                 f"from its Hugging Face folder")
-    tensors = {k.removeprefix("model."): v.float() for k, v in load_file(str(path)).items()}
+    try:
+        tensors = {k.removeprefix("model."): v.float() for k, v in load_file(str(path)).items()}
+    except Exception as e:  # safetensors speaks of headers and bytes, not of the file
+        raise ValueError(f"{path}: not a readable safetensors file ({type(e).__name__}: {str(e)[:200]})") from None
     state = {"embed.weight": tensors.pop("embed_tokens.weight"), "norm.weight": tensors.pop("norm.weight")}
     state["head.weight"] = tensors.pop("lm_head.weight", state["embed.weight"])
     for name, value in tensors.items():

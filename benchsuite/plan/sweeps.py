@@ -84,8 +84,13 @@ def narrow(cases: list[Case], field: str, allowed: set | None, sweep: str) -> li
     return kept
 
 
-def _words(value: str | None, kind=str) -> set | None:
-    return None if value is None else {kind(v.strip()) for v in value.split(",") if v.strip()}
+def _words(value: str | None, kind=str, option: str = "") -> set | None:
+    if value is None:
+        return None
+    try:
+        return {kind(v.strip()) for v in value.split(",") if v.strip()}
+    except ValueError:
+        raise ValueError(f"--{option} {value!r}: comma-separated {kind.__name__} values, e.g. 0,1,2") from None
 
 
 def _compression(word: str) -> float | str:
@@ -121,7 +126,7 @@ def select(sweep: str, methods: str | None = None, pairs: str | None = None, wei
         cases = narrow(cases, "pair", set(PAIRS.names(pairs)), sweep)
     cases = narrow(cases, "weights", _words(weights), sweep)
     cases = narrow(cases, "compression", _words(compressions, _compression), sweep)
-    cases = narrow(cases, "seed", _words(seeds, int), sweep)
+    cases = narrow(cases, "seed", _words(seeds, int, "seeds"), sweep)
     if shard:
         cases = _shard(cases, shard)
     if only_methods is not None:

@@ -267,7 +267,7 @@ def channel_groups(model: nn.Module, example: Tensor, prunable: list[str], ignor
     per architecture and input shape."""
     key = (type(model), tuple((n, tuple(p.shape)) for n, p in model.named_parameters()), tuple(example.shape))
     if key not in _CACHE:
-        model = copy.deepcopy(model).eval().cpu()
+        model = copy.deepcopy(model).eval().cpu().float()  # the structure, traced in float32 whatever the model's dtype
         example = torch.randn(example.shape, generator=torch.Generator().manual_seed(0))
         graph, maps = _graph(model, example), _index_maps(model)
         parts, unfaithful = [], {}

@@ -20,15 +20,18 @@ from .targets import CHANNEL, Target, parse_channels, parse_pattern, parse_spars
 
 class Masks(dict):
     """Boolean masks by parameter name, plus `weights` (new values for kept weights, if the method gave any),
-    `rewind` (whether the method asked the harness to rewind the weights to its schedule's snapshot), and the
-    `target` they meet with an `example` input (what `compact` needs)."""
+    `rewind` (whether the method asked the harness to rewind the weights to its schedule's snapshot), the
+    `target` they meet with an `example` input (what `compact` needs), and `tied`: where the method's selection cut
+    through scores that were all equal (the whole model, or layers)."""
 
     def __init__(self, masks: Mapping[str, Tensor], weights: Mapping[str, Tensor] | None = None,
-                 rewind: bool = False, target: Target | None = None, example: Tensor | None = None) -> None:
+                 rewind: bool = False, target: Target | None = None, example: Tensor | None = None,
+                 tied: list[str] | None = None) -> None:
         super().__init__(masks)
         self.weights = dict(weights or {})
         self.rewind = rewind
         self.target, self.example = target, example
+        self.tied = list(tied or [])
 
 
 class _Rewind:
@@ -39,13 +42,23 @@ REWIND = _Rewind()
 
 
 def prunable(model: nn.Module) -> dict[str, nn.Module]:
-    """Conv2d and Linear modules whose weight may be pruned: all but the last one (the classifier) and any
-    the model lists in its `not_prunable` attribute."""
+    """Conv2d and Linear modules whose weight may be pruned: all but the last one (the classifier) and any the model
+    lists in its `not_prunable` attribute. A weight shared by several layers (tied) is one parameter: it is named by
+    its first layer, once, and stays whole when a layer that may not be pruned shares it."""
     layers = {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
     if not layers:
         raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
     skip = {list(layers)[-1], *getattr(model, "not_prunable", ())}
-    return {n: m for n, m in layers.items() if n not in skip}
+    fixed = {id(m.weight) for n, m in layers.items() if n in skip}
+    out, seen = {}, set()
+    for n, m in layers.items():
+        if n not in skip and id(m.weight) not in fixed | seen:
+            out[n] = m
+            seen.add(id(m.weight))
+    if not out:
+        raise ValueError(f"{type(model).__name__} has no prunable layer: its only Conv2d or Linear layers are the "
+                         f"classifier (the last one, never pruned) and those it lists as not prunable")
+    return out
 
 
 def prunable_shapes(model: nn.Module) -> dict[str, torch.Size]:
@@ -78,6 +91,23 @@ def target_for(model: nn.Module, kind: str, compression: float | str, example: T
     return Target.of(kind, shapes, mask_math.keep_count(total, sum(s.numel() for s in shapes.values()), compression))
 
 
+def checked_batch(batch: object, model: nn.Module) -> tuple[Tensor, Tensor]:
+    """The pruning batch as (inputs, labels) with at least one example, the inputs in the model's floating dtype (a
+    half-precision model takes a float32 batch); a clear error for anything else."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, Tensor) for t in batch)):
+        kind = type(batch).__name__ if not isinstance(batch, (tuple, list)) else f"a {type(batch).__name__} of " \
+            f"{len(batch)}"
+        raise ValueError(f"the pruning batch must be (inputs, labels), two tensors, e.g. batch=(x, y); got {kind}")
+    x, y = batch
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"the pruning batch must hold at least one example and as many labels as inputs; got "
+                         f"{len(x)} inputs and {len(y)} labels")
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if x.is_floating_point() and dtype is not None and x.dtype != dtype:
+        x = x.to(dtype)
+    return x, y
+
+
 @dataclass
 class Context:
     """What a method sees: the model (read only), its target (exact counts), the pruning batch, a seeded generator,
@@ -90,9 +120,7 @@ class Context:
     masks: dict[str, Tensor] | None = None
     step: int = 0
     layers: dict[str, nn.Module] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.layers = {f"{n}.weight": m for n, m in prunable(self.model).items()}
+    tied: list[str] = field(init=False, default_factory=list)  # where a selection had only equal scores to cut
 
     @property
     def keep(self) -> int:
@@ -109,6 +137,10 @@ class Context:
         """The prunable weights by parameter name (detached; do not edit them)."""
         return {n: m.weight.detach() for n, m in self.layers.items()}
 
+    def __post_init__(self) -> None:
+        self.layers = {f"{n}.weight": m for n, m in prunable(self.model).items()}
+        self.batch = checked_batch(self.batch, self.model)
+
     @cached_property
     def gradients(self) -> dict[str, Tensor]:
         """dL/dw of the cross-entropy on the pruning batch (BatchNorm in eval mode)."""
@@ -122,16 +154,36 @@ class Context:
 
     def select_global(self, scores: Mapping[str, Tensor], keep: int | None = None) -> dict[str, Tensor]:
         """Keep the `keep` (default: the target's) highest scores across all layers (ties: lower index first)."""
-        return mask_math.select_global(scores, self.keep if keep is None else keep)
+        keep = self.keep if keep is None else keep
+        masks = mask_math.select_global(scores, keep)
+        self._note_ties(scores, keep)
+        return masks
 
     def select_layerwise(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Keep the `layer_keep[name]` highest scores within each layer (ties: lower index first)."""
-        return mask_math.select_layerwise(scores, self.layer_keep)
+        masks = mask_math.select_layerwise(scores, self.layer_keep)
+        self._note_ties(scores, self.layer_keep)
+        return masks
 
     def select(self, scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Keep the highest scores as the method's target asks: over all layers, layer by layer, or N in every
         group of M (ties: lower index first)."""
-        return self.target.select(scores)
+        masks = self.target.select(scores)
+        self._note_ties(scores, self.keep if self.target.kind == "global" else self.target.layer_keep)
+        return masks
+
+    def _note_ties(self, scores: Mapping[str, Tensor], keep: int | Mapping[str, int]) -> None:
+        """Where a selection cut through scores that were all equal: the whole model (a global count) or a layer.
+        Ties are legal, but a ranking that is all ties decided nothing, and a user wants to see that."""
+        if isinstance(keep, int):
+            values = mask_math.common(scores).values()
+            if 0 < keep < sum(s.numel() for s in values) and len({float(f(s)) for s in values for f in (torch.min,
+                                                                                                    torch.max)}) == 1:
+                self.tied.append("the model")
+            return
+        for name, s in scores.items():
+            if 0 < keep[name] < s.numel() and float(s.min()) == float(s.max()):
+                self.tied.append(name)
 
     def select_channels(self, scores: list[Tensor]) -> dict[str, Tensor]:
         """For a channel target: keep the highest-scoring channels, `scores[i]` scoring those of
@@ -190,7 +242,7 @@ def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None =
                     f"removed; its masks must be nested (select among ctx.among_kept(scores))")
     rewind = extra is REWIND
     weights = mask_math.validate_weights({} if rewind else extra, dict(ctx.target.shapes), method.name)
-    return Masks(checked, weights, rewind, ctx.target, ctx.batch[0][:1])
+    return Masks(checked, weights, rewind, ctx.target, ctx.batch[0][:1], sorted(set(ctx.tied)))
 
 
 def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[Tensor, Tensor], seed: int = 0,
@@ -206,6 +258,7 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
                          f"{method}) or with benchsuite.run.stages.train_during")
     _, kwargs = m.bind(hyperparameters)
     try:
+        batch = checked_batch(batch, model)
         target = target_for(model, m.kind_for(compression), compression, batch[0])
     except ValueError as e:
         raise ValueError(f"method {method!r}: {e}") from None

@@ -50,10 +50,16 @@ def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> None:
     """Zero the masked weights and keep them at zero from now on, under any of the usual optimizers, created before
     or after this call. New values a method returned for the weights it keeps (`masks.weights`) are written first.
     Calling it again replaces the previous masks (parameters it does not name are no longer masked)."""
-    params = dict(model.named_parameters())
+    params = dict(model.named_parameters(remove_duplicate=False))  # a tied weight answers to each of its names
     unknown = sorted(set(masks) - set(params))
     if unknown:
         raise KeyError(f"masks name parameters the model does not have: {unknown}")
+    for name, mask in masks.items():
+        if not isinstance(mask, Tensor) or mask.shape != params[name].shape:
+            raise ValueError(f"the mask for {name} must be a tensor of the weight's shape {tuple(params[name].shape)}")
+        if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
+            raise ValueError(f"the mask for {name} holds values other than 0 and 1 ({mask.dtype}); a mask keeps or "
+                             f"prunes a weight: pass a torch.bool tensor (True keeps)")
     for module in model.modules():  # masks this call does not renew are lifted
         for buffer in [b for b in module._buffers if b.endswith(SUFFIX)]:
             del module._buffers[buffer]

@@ -18,7 +18,8 @@ def keep_count(total: int, prunable: int, compression: float) -> int:
     Non-prunable parameters (biases, norms, the classifier) all stay, so the keep count is what is left of the
     nonzero budget round(total / compression) once they are paid for.
     """
-    if not isinstance(compression, (int, float)) or not math.isfinite(compression) or compression < 1:
+    if isinstance(compression, bool) or not isinstance(compression, (int, float)) or not math.isfinite(compression) \
+            or compression < 1:
         raise ValueError(f"compression must be a finite number >= 1 (total / nonzero parameters), got {compression!r}")
     fixed = total - prunable
     keep = math.floor(total / compression + 0.5) - fixed
@@ -95,7 +96,8 @@ def below_kept(scores: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dic
     """The scores with every weight that `masks` prune set just below the lowest score of a kept weight (in the
     scores' precision, still finite), so that a selection of no more than the kept count keeps only kept weights:
     masks stay nested."""
-    checked = common(scores)
+    filled = {name: s.detach().masked_fill(~masks[name].to(s.device), 0) for name, s in scores.items()}  # pruned
+    checked = common(filled)  # weights' scores are replaced, so a NaN or inf there (|w| / |g| of a zero) is no error
     kept = [s[masks[name].to(s.device)] for name, s in checked.items()]
     kept = [k for k in kept if k.numel()]
     if not kept:

@@ -77,6 +77,13 @@ class Method:
         if unknown:
             known = ", ".join(self.hyperparameters) or "none"
             raise ValueError(f"method {self.name!r} has no hyperparameter {', '.join(unknown)}; it has {known}")
+        for key, value in overrides.items():
+            default = self.hyperparameters[key]
+            numbers = (int, float) if isinstance(default, float) else type(default)
+            if default is not None and (not isinstance(value, numbers) or isinstance(value, bool) != isinstance(
+                    default, bool)):
+                raise ValueError(f"method {self.name!r}: hyperparameter {key} takes a {type(default).__name__} (its "
+                                 f"default is {default!r}), got {value!r}")
         fields = {f.name for f in dataclasses.fields(self.schedule)} if self.schedule else set()
         schedule = dataclasses.replace(self.schedule, **{k: v for k, v in overrides.items() if k in fields}) \
             if self.schedule else None
@@ -128,6 +135,9 @@ def list_methods(pattern: str = "*", stage: str | None = None) -> list[str]:
 
 
 def get_method(name: str) -> Method:
+    if not isinstance(name, str):
+        raise TypeError(f"a method is named by a string, e.g. 'global_magnitude'; got {name!r}; benchsuite.list_methods() "
+                        f"lists them")
     return _methods().get(name)
 
 

@@ -24,9 +24,16 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 def gradients(model: nn.Module, params: Mapping[str, Tensor], batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
     """dL/dw of the cross-entropy loss on the batch; no `.grad` is set on the model."""
     x, y = batch
-    with evaluating(model), torch.enable_grad():
-        loss = F.cross_entropy(model(x), y)
-        grads = torch.autograd.grad(loss, list(params.values()))
+    frozen = [p for p in params.values() if not p.requires_grad]
+    try:
+        for p in frozen:  # a frozen weight still has a gradient to score it by
+            p.requires_grad_(True)
+        with evaluating(model), torch.enable_grad():
+            loss = F.cross_entropy(model(x), y)
+            grads = torch.autograd.grad(loss, list(params.values()))
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
     return dict(zip(params, grads))
 
 

@@ -144,6 +144,13 @@ def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, found: dict[s
     out += ["", "### Seeds that disagree strongly", ""]
     out += [f"- {s}" for s in spans[:SHOWN]] + ([f"- and {len(spans) - SHOWN} more (see results.csv)"]
                                                if len(spans) > SHOWN else []) or ["- none"]
+    tied = frame[frame.tied_rankings.map(lambda t: bool(t) and t != "[]")] if "tied_rankings" in frame else frame[:0]
+    out += ["", "### Rankings that were all ties", "",
+            "A method whose selection cut through scores that were all equal (over the model, or in a layer) decided "
+            "nothing there: the weights it kept are the first in index order.", ""]
+    out += [f"- {r.method} on {r.pair} weights {r.weights} at x{r.compression:g} seed {r.seed}: {r.tied_rankings}"
+            for r in tied.itertuples()][:SHOWN] + ([f"- and {len(tied) - SHOWN} more (see results.csv)"]
+                                                  if len(tied) > SHOWN else []) or ["- none"]
     out += ["", "### Layers emptied by pruning", ""]
     emptied: dict[tuple, set[str]] = {}
     for (m, p, w, c, _), layers in emptied_layers(frame).items():
