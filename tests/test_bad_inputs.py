@@ -121,6 +121,8 @@ API = [  # (what, call, error type or None, words or a check of the result)
     ("synflow with iterations='x'", lambda: bs.prune(lenet300(), "synflow", 4, batch(), iterations="x"), ValueError,
      "hyperparameter iterations takes a int \\(its default is 100\\), got 'x'"),
     ("method name None", lambda: bs.prune(lenet300(), None, 4, batch()), TypeError, "a method is named by a string"),
+    ("wanda with no calibration tokens", lambda: bs.prune(tiny_model(), "wanda", "50%", None), ValueError,
+     "prunes a language model from calibration token ids"),
     ("a model that is only a classifier", lambda: bs.prune(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)),
                                                            "global_magnitude", 1, batch()),
      ValueError, "has no prunable layer"),

@@ -154,4 +154,9 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
     if m.stage != "post_training":
         return context.prune(model, method, compression, batch, seed, **hyperparameters)
     _, kwargs = m.bind(hyperparameters)
-    return prune_blocks(copy.deepcopy(model), m, compression, batch[0], seed, kwargs)
+    tokens = batch[0] if isinstance(batch, (tuple, list)) and batch else None
+    if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.is_floating_point() or len(tokens) == 0:
+        raise ValueError(f"method {method!r} prunes a language model from calibration token ids: pass "
+                         f"batch=(tokens, tokens) with tokens a (sequences, length) integer tensor, at least one "
+                         f"sequence")
+    return prune_blocks(copy.deepcopy(model), m, compression, tokens, seed, kwargs)
