@@ -155,7 +155,9 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
         return context.prune(model, method, compression, batch, seed, **hyperparameters)
     _, kwargs = m.bind(hyperparameters)
     tokens = batch[0] if isinstance(batch, (tuple, list)) and batch else None
-    if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.is_floating_point() or len(tokens) == 0:
+    language = all(hasattr(model, a) for a in ("embed", "blocks", "rope"))  # else prune_blocks names the model
+    if language and not (isinstance(tokens, Tensor) and tokens.dim() == 2 and not tokens.is_floating_point()
+                         and len(tokens)):
         raise ValueError(f"method {method!r} prunes a language model from calibration token ids: pass "
                          f"batch=(tokens, tokens) with tokens a (sequences, length) integer tensor, at least one "
                          f"sequence")
