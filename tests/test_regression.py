@@ -140,6 +140,7 @@ def test_a_sealed_reference_reads_back_with_every_row(sealed):
     (lambda lines: [*lines[:-1], lines[-1][: len(lines[-1]) // 2]], "line 7: .* fields where the header has"),
     (lambda lines: [line.rsplit(",", 1)[0] for line in lines], "has no row_checksum column"),
     (lambda lines: lines[:1], "holds no rows"),
+    (lambda lines: [], "has no row_checksum column"),  # an empty file
 ])
 def test_a_damaged_reference_is_refused_naming_the_file_and_the_line(sealed, damage, words):
     lines = sealed.read_text().splitlines()
