@@ -12,6 +12,7 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
+from . import allocation
 from . import masks as mask_math
 from .channels import row_masks
 
@@ -27,7 +28,14 @@ KINDS = {
                "case's ratio (`ch-x2`)",
     "channel_global": "whole output channels: exactly round(C / r) of all C channels kept, at least one in every "
                       "channel group",
+    "erk": "per layer, the Erdos-Renyi-Kernel density (proportional to the sum of the weight's dimensions over its "
+           "size, a layer that would exceed 1 kept whole; Evci et al. 2020), `keep` in all exactly",
+    "er": "per layer, the Erdos-Renyi density (proportional to (n_in + n_out) / (n_in * n_out); Mocanu et al. 2018), "
+          "`keep` in all exactly",
+    "uniform+": "the first convolution whole and the same fraction of every other layer (Gale et al. 2019), `keep` in "
+                "all exactly",
 }
+ALLOCATED = ("erk", "er", "uniform+")
 CHANNEL = ("channel", "channel_global")
 
 
@@ -124,6 +132,8 @@ class Target:
             raise ValueError("an N:M target, and only one, has a pattern (N, M)")
         if self.kind == "row" and self.sparsity is None:
             raise ValueError("a row target is fixed by a sparsity: use Target.sparse")
+        if self.kind in ALLOCATED:
+            _ = self.layer_keep  # an allocation the model cannot meet is an error now, not at the first selection
 
     @classmethod
     def of(cls, kind: str, shapes: Mapping[str, torch.Size], keep: int) -> Target:
@@ -163,11 +173,14 @@ class Target:
 
     @cached_property
     def layer_keep(self) -> dict[str, int]:
-        """Weights to keep in each layer: the same fraction everywhere, or N of every M where the layer groups."""
+        """Weights to keep in each layer: the same fraction everywhere, N of every M where the layer groups, or as a
+        layer allocation (`allocation`) says."""
         if self.pattern:
             return _nm_counts(self.shapes, *self.pattern)
         if self.sparsity is not None:
             return _sparse_counts(self.kind, dict(self.shapes), self.sparsity)
+        if self.kind in ALLOCATED:
+            return allocation.layer_counts(self.kind, dict(self.shapes), self.keep)
         return mask_math.layer_keep_counts(self.sizes, self.keep)
 
     @cached_property
