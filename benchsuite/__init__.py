@@ -29,6 +29,7 @@ _API = {
     "register_method": "benchsuite.pruning.methods",
     "Gradual": "benchsuite.pruning.schedules",
     "Levels": "benchsuite.pruning.schedules",
+    "Dynamic": "benchsuite.pruning.schedules",
     "get_model": "benchsuite.models",
     "summarize": "benchsuite.run.metrics",
 }

@@ -16,18 +16,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .data import Split, normalizer
 from .plan.pairs import Recipe
 from .pruning.context import Context, call_method, prunable, target_for
-from .pruning.masking import apply_masks
+from .pruning.masking import _keep_of, apply_masks
 from .pruning.methods import Method, get_method
-from .pruning.schedules import Gradual
-from .run.stages import LevelStore, train_during, train_levels
+from .pruning.schedules import Dynamic, Gradual
+from .run.stages import LevelStore, train_during, train_dynamic, train_levels, train_once
 from .run.train import steps_of
 
 # the compression the contract asks of each kind of target
-COMPRESSION = {"global": 8, "layer": 8, "row": "50%", "nm": "2:4", "channel": "ch-x2", "channel_global": "ch-x2"}
+COMPRESSION = {"global": 8, "layer": 8, "row": "50%", "nm": "2:4", "channel": "ch-x2", "channel_global": "ch-x2",
+               "erk": 8, "er": 8, "uniform+": 8}
 TINY = Recipe("sgd", 0.05, 2, 16, momentum=0.9)  # 2 epochs of 4 steps on the 64 images below
 FINAL: dict[tuple[str, str, str], dict] = {}  # final masks by (method, version, model class)
 
@@ -63,7 +65,7 @@ class Recorder:
     def __call__(self, ctx: Context, **kwargs: Any):
         out = self.method.fn(ctx, **kwargs)
         masks = out[0] if isinstance(out, tuple) else out
-        self.events.append((ctx.target, None if ctx.masks is None else dict(ctx.masks), dict(masks)))
+        self.events.append((ctx.target, None if ctx.masks is None else dict(ctx.masks), dict(masks), ctx.moves))
         return out
 
 
@@ -71,12 +73,14 @@ def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tu
     """The method run by the harness's own loop on `model`, to COMPRESSION, on 64 random images."""
     recorder = Recorder(method)
     schedule, kwargs = method.bind({})
-    if isinstance(schedule, Gradual):
+    if isinstance(schedule, (Gradual, Dynamic)):
         schedule = dataclasses.replace(schedule, every=1 / steps_of(TINY, 64))  # events a step apart
     target = target_for(model, method.kinds[0], COMPRESSION[method.kinds[0]], batch[0])
     args = (model, recorder.wrapped, kwargs, schedule, target, batch, images(64, 2), images(32, 3), TINY, 0)
     if isinstance(schedule, Gradual):
         trained = train_during(*args)
+    elif isinstance(schedule, Dynamic):
+        trained = train_dynamic(*args)
     else:
         initial = {k: v.clone() for k, v in model.state_dict().items()}
         trained = train_levels(*args, lambda step: initial, LevelStore(tmp_path / "levels"), "contract")
@@ -141,7 +145,7 @@ class TestContract:
         assert events[-1][0] == final
         params = dict(model.named_parameters())
         nested = method.schedule is not None and method.schedule.nested
-        for target, before, masks in events:
+        for target, before, masks, moves in events:
             assert set(masks) == {f"{n}.weight" for n in prunable(model)}
             assert all(m.dtype == torch.bool and m.shape == params[n].shape for n, m in masks.items())
             if target.groups:  # whole output channels, the same across a group's layers, the exact count
@@ -164,6 +168,41 @@ class TestContract:
                         assert (rows.reshape(len(rows), -1, m).sum(-1) == n).all(), f"{name}: a group breaks {n}:{m}"
             if nested:
                 assert all(not (masks[n] & ~before[n]).any() for n in masks), "a pruned weight came back"
+            if moves is not None:  # a mask update: each layer grows as many as it drops, at most its count
+                for n in masks:
+                    grown, dropped = int((masks[n] & ~before[n]).sum()), int((before[n] & ~masks[n]).sum())
+                    assert grown == dropped <= moves[n], f"{n}: grew {grown}, dropped {dropped}, may move {moves[n]}"
+
+    def test_at_every_step_of_the_harness_masked_weights_their_gradients_and_optimizer_state_are_zero(
+            self, method, model, batch, tmp_path):
+        """Checked after every optimizer step of the harness's own training (for a method during training, between
+        its events): so a weight that a later mask update grows joins at zero with no optimizer state."""
+        steps = []
+
+        def check(optimizer, args, kwargs) -> None:
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    keep = _keep_of(p)
+                    if keep is None:
+                        continue
+                    pruned = keep == 0
+                    tensors = {"weight": p, "gradient": p.grad, **optimizer.state.get(p, {})}
+                    for what, t in tensors.items():
+                        if isinstance(t, torch.Tensor) and t.shape == p.shape and t[pruned].count_nonzero():
+                            raise AssertionError(f"method {method.name!r}: after step {len(steps) + 1}, the {what} of "
+                                                 f"{int(t[pruned].count_nonzero())} masked weights is not zero")
+            steps.append(1)
+
+        handle = register_optimizer_step_post_hook(check)
+        try:
+            if method.stage == "during_training":
+                run_during_training(method, copy.deepcopy(model), batch, tmp_path)
+            else:
+                train_once(model, self.final_masks(method, model, batch, tmp_path), images(64, 2), images(32, 3),
+                           TINY, 0)
+        finally:
+            handle.remove()
+        assert len(steps) >= steps_of(TINY, 64), "the harness's training did not run"
 
     def test_pruning_leaves_the_model_unchanged(self, method, model, batch):
         before = {k: v.clone() for k, v in model.state_dict().items()}

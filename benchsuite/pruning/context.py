@@ -11,10 +11,10 @@ import torch
 from torch import Tensor, nn
 
 from . import masks as mask_math
-from .methods import Method, get_method
-from .probes import gradients, input_norms
 from .channels import channel_groups, expand
 from .channels import compact as compact_channels
+from .methods import Method, get_method
+from .probes import gradients, input_norms
 from .targets import CHANNEL, Target, parse_channels, parse_pattern, parse_sparsity
 
 
@@ -111,7 +111,8 @@ def checked_batch(batch: object, model: nn.Module) -> tuple[Tensor, Tensor]:
 @dataclass
 class Context:
     """What a method sees: the model (read only), its target (exact counts), the pruning batch, a seeded generator,
-    and, during training, the masks in force and the optimizer steps taken."""
+    and, during training, the masks in force and the optimizer steps taken; at a mask update of dynamic sparse
+    training, `moves`: how many of its kept weights each layer drops, to grow as many elsewhere (None otherwise)."""
 
     model: nn.Module
     target: Target
@@ -119,6 +120,7 @@ class Context:
     generator: torch.Generator
     masks: dict[str, Tensor] | None = None
     step: int = 0
+    moves: dict[str, int] | None = None
     layers: dict[str, nn.Module] = field(init=False)
     tied: list[str] = field(init=False, default_factory=list)  # where a selection had only equal scores to cut
 
@@ -210,7 +212,7 @@ class Context:
 
 def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None = None) -> Masks:
     """Run a method and check its answer: keys, types, shapes, the target's exact count, nesting within the masks
-    in force (when its schedule says so), new weights, and the model untouched."""
+    in force (when its schedule says so), the count a mask update may move, new weights, and the model untouched."""
     before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
     modes = [m.training for m in ctx.model.modules()]
     try:
@@ -240,6 +242,13 @@ def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None =
                 raise mask_math.MaskError(
                     f"method {method.name!r}: mask for {name} keeps {revived:,} weights that an earlier prune event "
                     f"removed; its masks must be nested (select among ctx.among_kept(scores))")
+    if ctx.moves is not None:  # a mask update of dynamic sparse training: each layer moves at most its count
+        for name, mask in checked.items():
+            grown = int((mask & ~ctx.masks[name]).sum())
+            if grown > ctx.moves[name]:
+                raise mask_math.MaskError(
+                    f"method {method.name!r}: mask for {name} grows {grown:,} weights at step {ctx.step}, but this "
+                    f"update drops and grows at most {ctx.moves[name]:,} (ctx.moves)")
     rewind = extra is REWIND
     weights = mask_math.validate_weights({} if rewind else extra, dict(ctx.target.shapes), method.name)
     return Masks(checked, weights, rewind, ctx.target, ctx.batch[0][:1], sorted(set(ctx.tied)))

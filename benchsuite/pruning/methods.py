@@ -11,7 +11,7 @@ from typing import Any
 
 from ..plan.fingerprint import file_fingerprint
 from ..registry import Registry, discover
-from .schedules import Gradual, Levels
+from .schedules import Dynamic, Gradual, Levels
 from .targets import KINDS, fits
 
 STAGES = {
@@ -33,7 +33,7 @@ class Method:
     fn: Callable[..., Any]
     target: str | tuple[str, ...] = "global"
     stage: str = "after_training"
-    schedule: Gradual | Levels | None = None
+    schedule: Gradual | Levels | Dynamic | None = None
     depends: tuple[Any, ...] = ()
 
     @cached_property
@@ -58,10 +58,16 @@ class Method:
         return self.kinds[0]  # its target explains what it takes
 
     @property
+    def from_init(self) -> bool:
+        """Whether it starts from the pair's initialisation and trains for the dense recipe's length: at
+        initialisation, and dynamic sparse training."""
+        return self.stage == "at_init" or isinstance(self.schedule, Dynamic)
+
+    @property
     def needs_recipe(self) -> bool:
-        """Whether its dense model must come from a recipe: at initialisation it prunes the recipe's
+        """Whether its dense model must come from a recipe: from the initialisation it prunes the recipe's
         initialisation, and iterative pruning retrains with the recipe (a user's checkpoint has neither)."""
-        return self.stage == "at_init" or isinstance(self.schedule, Levels)
+        return self.from_init or isinstance(self.schedule, Levels)
 
     @cached_property
     def hyperparameters(self) -> dict[str, Any]:
@@ -70,7 +76,7 @@ class Method:
                if p.kind is inspect.Parameter.KEYWORD_ONLY}
         return {**(dataclasses.asdict(self.schedule) if self.schedule else {}), **own}
 
-    def bind(self, overrides: Mapping[str, Any]) -> tuple[Gradual | Levels | None, dict[str, Any]]:
+    def bind(self, overrides: Mapping[str, Any]) -> tuple[Gradual | Levels | Dynamic | None, dict[str, Any]]:
         """The schedule and the function's keyword arguments with `overrides` applied; unknown names are an
         error that lists the known ones."""
         unknown = sorted(set(overrides) - set(self.hyperparameters))
@@ -96,7 +102,7 @@ _discovered = False
 
 
 def register_method(name: str, target: str | tuple[str, ...] = "global", stage: str = "after_training",
-                    schedule: Gradual | Levels | None = None, depends: tuple[Any, ...] = ()) -> Callable:
+                    schedule: Gradual | Levels | Dynamic | None = None, depends: tuple[Any, ...] = ()) -> Callable:
     """Decorator that registers `fn(ctx, *, hyperparameter=default, ...)` under `name`. It returns masks, or
     `(masks, new_weights)`, or `ctx.rewind(masks)` (during training). `depends` lists modules (or functions) outside
     the method's own module whose code decides its masks; benchsuite's own code is always covered."""
@@ -107,8 +113,8 @@ def register_method(name: str, target: str | tuple[str, ...] = "global", stage: 
     if stage not in STAGES:
         raise ValueError(f"method {name!r}: stage must be one of {', '.join(STAGES)}, got {stage!r}")
     if (stage == "during_training") != (schedule is not None):
-        raise ValueError(f"method {name!r}: a method acting during training declares a schedule (Gradual or "
-                         f"Levels), and only such a method does")
+        raise ValueError(f"method {name!r}: a method acting during training declares a schedule (Gradual, Levels "
+                         f"or Dynamic), and only such a method does")
     if {"nm", "channel", "channel_global"} & set(kinds) and schedule is not None:
         raise ValueError(f"method {name!r}: an N:M or channel target is reached in one step; a method with target "
                          f"{target!r} acts after training or at initialisation")

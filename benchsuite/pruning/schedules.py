@@ -3,6 +3,7 @@ hit. Pure arithmetic; the harness (`benchsuite.run.stages`) does the training. A
 hyperparameters of its method."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -73,3 +74,36 @@ class Levels:
     def rewind_step(self, steps: int) -> int:
         """The optimizer step of the dense run that every level's training starts from."""
         return round(self.rewind * steps)
+
+
+@dataclass(frozen=True)
+class Dynamic:
+    """Dynamic sparse training (Mocanu et al. 2018, Evci et al. 2020): the model trains from its initialisation at the
+    case's count from the first step. The method chooses the first masks before the first step, then after every
+    `every` of the run until `end` (fractions of the run; at least one optimizer step apart) each layer drops
+    floor(f_t * k) of its k kept weights and grows as many elsewhere, f_t = drop (1 + cos(pi t / t_end)) / 2 at step
+    t (RigL's cosine decay). Masks are not nested, but every layer keeps its count: a weight grown starts at zero
+    with no optimizer state."""
+
+    every: float = 0.01
+    end: float = 0.75
+    drop: float = 0.3
+
+    nested = False
+
+    def __post_init__(self) -> None:
+        if not (0 < self.every <= 1 and 0 <= self.end <= 1 and 0 <= self.drop <= 1):
+            raise ValueError(f"dynamic schedule needs 0 < every <= 1, 0 <= end <= 1 and 0 <= drop <= 1, got {self}")
+
+    def events(self, steps: int) -> dict[int, float]:
+        """The update fraction f_t of each mask update, by the optimizer steps taken before it, in a run of `steps`
+        steps; updates that would move nothing (f_t = 0, at t_end) are left out."""
+        t_end, dt = round(self.end * steps), max(1, round(self.every * steps))
+        fractions = {t: self.drop * (1 + math.cos(math.pi * t / t_end)) / 2 for t in range(dt, t_end + 1, dt)}
+        return {t: f for t, f in fractions.items() if f > 0}
+
+    @staticmethod
+    def moves(fraction: float, kept: int) -> int:
+        """Weights a layer that keeps `kept` drops (and grows) at an update of fraction f: floor(f * kept), as RigL
+        casts it."""
+        return math.floor(fraction * kept)

@@ -13,14 +13,14 @@ from .. import __version__
 from ..data import Dataset, load_dataset
 from ..plan.cases import SCHEMA_VERSION, Case
 from ..plan.pairs import Pair, Recipe, get_pair
+from ..pruning.channels import compact as compact_channels
 from ..pruning.context import Context, Masks, call_method, target_for
 from ..pruning.methods import Method, get_method
-from ..pruning.schedules import Gradual
-from ..pruning.channels import compact as compact_channels
+from ..pruning.schedules import Dynamic, Gradual
 from ..pruning.targets import CHANNEL, nominal
 from . import latency, stages
 from .metrics import summarize
-from .stages import LevelStore, Trained, all_kept, chain_key, train_during, train_levels, train_once
+from .stages import LevelStore, Trained, all_kept, chain_key, train_during, train_dynamic, train_levels, train_once
 from .store import pack
 from .train import evaluate
 from .weights import Checkpoint, holding, load_snapshot, load_weights
@@ -71,15 +71,16 @@ class Runner:
 
     def context(self, case: Case) -> Context:
         """What the method sees at its pruning step: a copy of the stage's starting model (the initialisation for
-        a method at initialisation, else the dense model), the case's target, and the case's seeded generator,
-        which draws the pruning batch and then whatever the method draws. For a method that acts during training
-        this is its first prune event, taken straight to the case's count: the step that is timed."""
+        a method at initialisation or of dynamic sparse training, else the dense model), the case's target, and the
+        case's seeded generator, which draws the pruning batch and then whatever the method draws. For a method that
+        acts during training this is its first prune event, taken straight to the case's count: the step that is
+        timed."""
         method, pair = get_method(case.method), get_pair(case.pair)
         data = self.data(pair.dataset)
         torch.manual_seed(case.seed)
         generator = torch.Generator().manual_seed(case.seed)
         batch = data.train.sample(pair.prune_batch, generator)
-        model = copy.deepcopy(self._model(case, "init" if method.stage == "at_init" else "dense"))
+        model = copy.deepcopy(self._model(case, "init" if method.from_init else "dense"))
         masks = all_kept(model) if method.stage == "during_training" else None
         target = target_for(model, method.kind_for(case.compression), case.compression, batch[0])
         return Context(model, target, batch, generator, masks)
@@ -105,7 +106,7 @@ class Runner:
         small_size = None if small is None else summarize(small, data.input_shape)
         speed = self._latency(case, trained, data.input_shape, small)
         checkpoint = self.checkpoint(case)
-        dense_images = 0 if method.stage == "at_init" else checkpoint.info["train_images"]
+        dense_images = 0 if method.from_init else checkpoint.info["train_images"]
         images = None if dense_images is None else dense_images + trained.images
         after = trained.after_pruning
         return {
@@ -156,6 +157,9 @@ class Runner:
             return train_once(ctx.model, masks, data.train, data.test, retraining, case.seed)
         if method.stage == "at_init":
             return train_once(ctx.model, masks, data.train, data.test, recipe, case.seed)
+        if isinstance(schedule, Dynamic):
+            return train_dynamic(copy.deepcopy(self._model(case, "init")), method, kwargs, schedule, ctx.target,
+                                 ctx.batch, data.train, data.test, recipe, case.seed)
         model = copy.deepcopy(self._model(case, "dense"))
         if isinstance(schedule, Gradual):
             return train_during(model, method, kwargs, schedule, ctx.target, ctx.batch, data.train, data.test,

@@ -3,6 +3,7 @@ counted the same way. A method only chooses masks, when the harness asks.
 
 - `train_once`: masks chosen once (after training, or at initialisation), then one run of training under them.
 - `train_during`: a run of training that calls the method at the events of its `Gradual` schedule.
+- `train_dynamic`: dynamic sparse training by a `Dynamic` schedule: masks from the first step, moved while it trains.
 - `train_levels`: iterative pruning by a `Levels` schedule; the full levels are shared by every compression of a
   (pair, weights, method, hyperparameters, seed) and kept as snapshots, so a case trains only its own last level.
 """
@@ -30,7 +31,7 @@ from ..pruning.context import Context, Masks, call_method, prunable_shapes
 from ..pruning.masking import apply_masks
 from ..pruning.masks import MaskError
 from ..pruning.methods import Method, get_method
-from ..pruning.schedules import Gradual, Levels
+from ..pruning.schedules import Dynamic, Gradual, Levels
 from ..pruning.targets import Target
 from .train import Evaluation, evaluate, fit, steps_of
 
@@ -89,7 +90,7 @@ def train_during(model: nn.Module, method: Method, kwargs: Mapping[str, Any], sc
     state: dict[str, Any] = {"masks": all_kept(model), "after": None}
     generator = torch.Generator(device=batch[0].device).manual_seed(seed)
 
-    def prune(step: int, optimizer: torch.optim.Optimizer) -> None:
+    def prune(step: int, optimizer: torch.optim.Optimizer, _: tuple[Tensor, Tensor]) -> None:
         if step not in events:
             return
         target = final if step == max(events) else Target.of(final.kind, shapes, events[step])
@@ -107,6 +108,33 @@ def train_during(model: nn.Module, method: Method, kwargs: Mapping[str, Any], sc
         raise ValueError(f"method {method.name!r}: its schedule {schedule} has no prune event within the "
                          f"{steps_of(recipe, len(train))} steps of the run; lower its `every`")
     return Trained(model, state["masks"], state["after"], images, len(events))
+
+
+def train_dynamic(model: nn.Module, method: Method, kwargs: Mapping[str, Any], schedule: Dynamic, final: Target,
+                  batch: tuple[Tensor, Tensor], train: Split, test: Split, recipe: Recipe, seed: int) -> Trained:
+    """Dynamic sparse training of the initialised `model` for one run of `recipe`: the method chooses the first masks
+    at the case's count before the first step, then at each update of the schedule it is called with the model as it
+    is, the masks in force, the step, the batch of that step (its gradient is the one RigL grows by) and `ctx.moves`,
+    and its masks (checked: the same count in every layer, no more moved than the update's) are applied with the
+    same optimizer going on. A grown weight was masked until then, so it starts at zero with no optimizer state (the
+    masks' hooks keep both at zero while a weight is masked)."""
+    generator = torch.Generator(device=batch[0].device).manual_seed(seed)
+    masks = call_method(method, Context(model, final, batch, generator, all_kept(model), 0), kwargs)
+    apply_masks(model, masks)
+    state: dict[str, Any] = {"masks": dict(masks)}
+    events = schedule.events(steps_of(recipe, len(train)))
+
+    def update(step: int, optimizer: torch.optim.Optimizer, current: tuple[Tensor, Tensor]) -> None:
+        if step not in events:
+            return
+        moves = {n: schedule.moves(events[step], int(m.sum())) for n, m in state["masks"].items()}
+        ctx = Context(model, final, current, generator, state["masks"], step, moves)
+        state["masks"] = dict(call_method(method, ctx, kwargs))
+        apply_masks(model, state["masks"])
+
+    after = evaluate(model, test)
+    images = fit(model, train, recipe, torch.Generator().manual_seed(seed), after_step=update)
+    return Trained(model, state["masks"], after, images, 1 + len(events))
 
 
 class LevelStore:

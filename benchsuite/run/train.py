@@ -49,12 +49,13 @@ def steps_of(recipe: Recipe, examples: int) -> int:
 
 
 def fit(model: nn.Module, data: Split | FolderSplit, recipe: Recipe, generator: torch.Generator, start: int = 0,
-        stop: int | None = None, after_step: Callable[[int, torch.optim.Optimizer], None] | None = None) -> int:
+        stop: int | None = None,
+        after_step: Callable[[int, torch.optim.Optimizer, tuple[Tensor, Tensor]], None] | None = None) -> int:
     """Train by `recipe` from optimizer step `start` to step `stop` of its run (default: the whole run) with a new
     optimizer; the learning rate is the recipe's at those positions (cosine: lr (1 + cos(pi t / T)) / 2). `generator`
-    draws the data order and augmentation, epoch by epoch. `after_step(steps_taken, optimizer)` runs after every
-    step. The final model is kept: no selection on any split. On a GPU the forward pass runs under bf16 autocast.
-    Returns the number of training images used."""
+    draws the data order and augmentation, epoch by epoch. `after_step(steps_taken, optimizer, (x, y))` runs after
+    every step, with the step's batch. The final model is kept: no selection on any split. On a GPU the forward pass
+    runs under bf16 autocast. Returns the number of training images used."""
     total = steps_of(recipe, len(data))
     stop = total if stop is None else stop
     opt = make_optimizer(recipe, model)
@@ -74,7 +75,7 @@ def fit(model: nn.Module, data: Split | FolderSplit, recipe: Recipe, generator: 
             opt.step()
             step, images = step + 1, images + len(y)
             if after_step is not None:
-                after_step(step, opt)
+                after_step(step, opt, (x, y))
     model.eval()
     return images
 
