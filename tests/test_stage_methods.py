@@ -15,8 +15,8 @@ from torch import nn
 
 import benchsuite as bs
 from benchsuite.contract import run_during_training
-from benchsuite.pruning.context import prunable
-from benchsuite.pruning.masks import select_global
+from benchsuite.pruning.context import call_method, prunable
+from benchsuite.pruning.masks import MaskError, select_global
 from benchsuite.pruning.methods import get_method
 from benchsuite.pruning.schedules import Gradual, Levels
 
@@ -212,7 +212,7 @@ def test_the_harness_calls_gmp_at_its_events_with_their_counts(tmp_path):
     total = sum(s.numel() for s in shapes.values())
     keep = sum(int(m.sum()) for m in masks.values())
     planned = dataclasses.replace(get_method("gmp").schedule, every=1 / 8).events(8, total, keep)  # the contract's
-    assert [t.keep for t, _, _ in recorder.events] == [count for _, count in planned]
+    assert [t.keep for t, *_ in recorder.events] == [count for _, count in planned]
 
 
 def test_imp_density_after_l_levels_is_0_8_to_the_l(tmp_path):
@@ -220,7 +220,7 @@ def test_imp_density_after_l_levels_is_0_8_to_the_l(tmp_path):
     model = bs.get_model("lenet5")
     recorder, masks = run_during_training(get_method("imp"), model, batch(32), tmp_path)
     total = sum(m.numel() for m in masks.values())
-    kept = [t.keep for t, _, _ in recorder.events]
+    kept = [t.keep for t, *_ in recorder.events]
     for level, count in enumerate(kept[:-1], start=1):
         assert count == round(total * 0.8**level)
     assert kept[-1] == sum(int(m.sum()) for m in masks.values())
@@ -251,3 +251,97 @@ def test_method_info_tells_stage_target_schedule_hyperparameters_and_doc():
 def test_an_unknown_hyperparameter_names_the_known_ones():
     with pytest.raises(ValueError, match="method 'synflow' has no hyperparameter rounds; it has iterations"):
         bs.prune(bs.get_model("lenet300"), "synflow", 8, batch(), rounds=3)
+
+
+def test_dynamic_updates_follow_rigls_cosine_decay_every_0_85_percent_to_75_percent_of_the_run():
+    """On the embedded pairs' 1,100 steps: updates every round(1100 * 100 / 11719) = 9 steps up to step 825, with
+    f_t = 0.3 (1 + cos(pi t / 825)) / 2, computed here from the formula."""
+    events = get_method("rigl").schedule.events(1100)
+    assert list(events) == list(range(9, 825, 9)) and len(events) == 91
+    for t, f in events.items():
+        assert f == pytest.approx(0.3 * (1 + math.cos(math.pi * t / 825)) / 2, rel=1e-12)
+    assert get_method("rigl").schedule.moves(0.2999, 1000) == 299  # floor, as RigL casts it
+
+
+def reference_update(weights, masks, grow, moves):
+    """RigL's `_get_update_op` in numpy: keep the n_ones - n_prune largest |mask * w| (top_k over every entry, ties to
+    the lower index), then grow the n_prune highest grow scores among the rest."""
+    out = {}
+    for name, w in weights.items():
+        m = masks[name].numpy().reshape(-1)
+        drop_score = np.abs(m * w.numpy().reshape(-1)).astype(np.float64)
+        n_keep = int(m.sum()) - moves[name]
+        mask1 = np.zeros(m.size, bool)
+        mask1[np.argsort(-drop_score, kind="stable")[:n_keep]] = True
+        g = grow[name].numpy().reshape(-1).astype(np.float64)
+        lifted = np.where(mask1, g.min() - 1, g)
+        mask2 = np.zeros(m.size, bool)
+        mask2[np.argsort(-lifted, kind="stable")[:moves[name]]] = True
+        assert not (mask1 & mask2).any()
+        out[name] = torch.from_numpy(mask1 | mask2).view(w.shape)
+    return out
+
+
+@pytest.mark.parametrize("arch, shape", [("lenet5", (1, 28, 28)), ("resnet20", (3, 32, 32))])
+def test_a_rigl_update_drops_by_magnitude_and_grows_by_the_dense_gradient_as_the_reference(arch, shape):
+    """On a small and a deep model: from random ERK masks, an update of f = 0.3 equals the reference's drop-then-grow
+    on |dL/dw| computed here (BatchNorm in eval mode), and every layer grows floor(0.3 * kept)."""
+    torch.manual_seed(0)
+    model = bs.get_model(arch)
+    x, y = batch(16, shape=shape)
+    start = bs.prune(model, "random_erk_init", 10, (x, y))
+    bs.apply_masks(model, start)
+    params = {f"{n}.weight": m.weight for n, m in prunable(model).items()}
+    model.eval()
+    grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(params.values()))
+    model.train()
+    moves = {n: math.floor(0.3 * int(m.sum())) for n, m in start.items()}
+    expected = reference_update({n: p.detach() for n, p in params.items()}, start,
+                                {n: g.abs() for n, g in zip(params, grads)}, moves)
+    ctx = bs.Context(model, start.target, (x, y), torch.Generator().manual_seed(0), dict(start), 9, moves)
+    masks = call_method(get_method("rigl"), ctx)
+    for name in masks:
+        assert torch.equal(masks[name], expected[name]), name
+        assert int((masks[name] & ~start[name]).sum()) <= moves[name]
+    assert sum(int((masks[n] & ~start[n]).sum()) for n in masks) > 0.9 * sum(moves.values())  # few come back
+
+
+def test_set_grows_where_its_random_draw_says_and_rigl_where_the_gradient_says(tmp_path):
+    torch.manual_seed(0)
+    model = bs.get_model("lenet5")
+    x, y = batch(16)
+    start = bs.prune(model, "random_erk_init", 10, (x, y))
+    bs.apply_masks(model, start)
+    moves = {n: math.floor(0.3 * int(m.sum())) for n, m in start.items()}
+
+    def update(name, seed):
+        ctx = bs.Context(model, start.target, (x, y), torch.Generator().manual_seed(seed), dict(start), 9, moves)
+        return call_method(get_method(name), ctx)
+
+    assert all(torch.equal(update("set", 1)[n], update("set", 1)[n]) for n in start)
+    assert any(not torch.equal(update("set", 1)[n], update("set", 2)[n]) for n in start)
+    assert any(not torch.equal(update("set", 1)[n], update("rigl", 1)[n]) for n in start)
+
+
+def test_the_harness_runs_dynamic_sparse_training_from_the_initialisation_at_a_constant_count(tmp_path):
+    torch.manual_seed(0)
+    recorder, masks = run_during_training(get_method("rigl"), bs.get_model("lenet5"), batch(32), tmp_path)
+    first, *updates = recorder.events
+    assert first[3] is None and len(updates) == 5  # the contract's 8 steps: after steps 1..5 (f = 0 at t_end = 6)
+    schedule = dataclasses.replace(get_method("rigl").schedule, every=1 / 8)
+    for (target, before, after, moves), f in zip(updates, schedule.events(8).values()):
+        assert moves == {n: math.floor(f * int(m.sum())) for n, m in before.items()}
+        assert {n: int(m.sum()) for n, m in after.items()} == target.layer_keep
+    assert any(not torch.equal(updates[-1][2][n], first[2][n]) for n in masks), "the masks never moved"
+
+
+def test_a_mask_update_that_moves_more_than_its_count_is_refused():
+    torch.manual_seed(0)
+    model = bs.get_model("lenet5")
+    x, y = batch(16)
+    start = bs.prune(model, "random_erk_init", 10, (x, y))
+    reshuffled = bs.prune(model, "random_erk_init", 10, (x, y), seed=1)
+    method = dataclasses.replace(get_method("rigl"), fn=lambda ctx: dict(reshuffled))
+    ctx = bs.Context(model, start.target, (x, y), torch.Generator(), dict(start), 9, {n: 1 for n in start})
+    with pytest.raises(MaskError, match=r"grows .* weights at step 9, but this update drops and grows at most 1"):
+        call_method(method, ctx)
