@@ -134,6 +134,6 @@ def test_shards_share_a_store_and_one_command_rebuilds_the_leaderboard(sweep_dir
     script = Path(sys.executable).parent / "benchsuite-leaderboard"  # the installed console script
     rebuilt = sweep_dir.run(script, "smoke", "--bench-dir", "shared", "--leaderboard-dir", "merged")
     assert rebuilt.ret == 0
-    rebuilt.stdout.fnmatch_lines(["leaderboard: merged/smoke/README.md (2 of 7 cases stored)"])
+    rebuilt.stdout.fnmatch_lines(["leaderboard: merged/smoke/README.md (2 of 8 cases stored)"])
     rows = list(csv.DictReader(open(sweep_dir.path / "merged" / "smoke" / "results.csv")))
     assert sorted(r["method"] for r in rows) == ["global_magnitude", "random"]

@@ -17,8 +17,8 @@ import torch
 from benchsuite import register_method
 
 
-@register_method("lamp")
-def lamp(ctx):
+@register_method("my_lamp")
+def my_lamp(ctx):
     """LAMP (Lee et al. 2021): w_u^2 over the sum of w_v^2 of the layer's weights at least as large, then global."""
     scores = {}
     for name, w in ctx.weights.items():
@@ -43,7 +43,7 @@ GATE = ("test_benchsuite.py", "--sweep", "smoke", "--bench-dir", "bench", "--pru
         "--compare-to=ci/reference.csv")
 
 
-METHODS = "lamp,smallest_first,global_magnitude"  # the repository's two, and the floor
+METHODS = "my_lamp,smallest_first,global_magnitude"  # the repository's two, and the floor
 
 
 @pytest.fixture
@@ -79,8 +79,9 @@ def test_the_gate_of_a_method_repository(repository):
     unchanged = gate(repository, LAMP)
     assert unchanged.ret == 0 and unchanged.outlines[-1] == (
         "benchsuite regression check: passed (0 comparisons, every method in scope is unchanged since the reference)")
-    unchanged.stdout.fnmatch_lines(["regression check: lamp is unchanged since the reference (version *): not compared",
-                                    "regression check: smallest_first is unchanged *"])
+    unchanged.stdout.fnmatch_lines([
+        "regression check: my_lamp is unchanged since the reference (version *): not compared",
+        "regression check: smallest_first is unchanged *"])
     assert "global_magnitude-mnist5k" not in unchanged.stdout.str()  # the scope: the repository's methods alone
     assert "warning" not in unchanged.stdout.str().lower() and "skipped" not in unchanged.stdout.str()
 
@@ -91,10 +92,10 @@ def test_the_gate_of_a_method_repository(repository):
 
     broken = gate(repository, BROKEN)
     assert broken.ret == pytest.ExitCode.TESTS_FAILED
-    assert broken.outlines[-1].startswith("benchsuite regression check: FAILED (1 of 2 comparisons regressed: lamp on "
-                                          "mnist5k-lenet300 A x4 vs lamp (version ")  # a module is one version
-    broken.stdout.fnmatch_lines(["regression check: lamp on mnist5k-lenet300 A x4 vs lamp (version *): validation "
-                                 "top-1 * REGRESSION (Holm at 5%)"])
+    assert broken.outlines[-1].startswith("benchsuite regression check: FAILED (1 of 2 comparisons regressed: my_lamp "
+                                          "on mnist5k-lenet300 A x4 vs my_lamp (version ")  # a module is one version
+    broken.stdout.fnmatch_lines(["regression check: my_lamp on mnist5k-lenet300 A x4 vs my_lamp (version *): "
+                                 "validation top-1 * REGRESSION (Holm at 5%)"])
 
     refactored = gate(repository, REFACTORED, "--changed-only")
     assert refactored.ret == 0 and refactored.outlines[-1] == (
@@ -105,7 +106,7 @@ def test_the_gate_of_a_method_repository(repository):
     plain = LAMP.replace("return ctx.select_global(scores)",
                          "return ctx.select_global({n: w.abs() for n, w in ctx.weights.items()})")
     renamed = gate(repository, plain, "--changed-only")  # LAMP's scores squared away: global magnitude's masks
-    renamed.stdout.fnmatch_lines(["regression check: lamp's masks equal global_magnitude's in every case it ran: it "
+    renamed.stdout.fnmatch_lines(["regression check: my_lamp's masks equal global_magnitude's in every case it ran: it "
                                   "now prunes exactly as global_magnitude does"])
     assert files(pytester) == before  # no leaderboard, nothing written beside the reference
 
