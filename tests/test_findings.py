@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from benchsuite.report.cells import Cells
-from benchsuite.report.claims import shrinkbench, stages, structure
+from benchsuite.report.claims import baselines, shrinkbench, stages, structure
 from benchsuite.report.claims.rule import SHOWN, Tally, judge, listed, verdict
 from benchsuite.run.store import pack
 
@@ -213,3 +213,33 @@ def test_nm_patterns_are_compared_with_unstructured_pruning_at_the_compression_t
     sparser, = structure.measurements(cells, cells.aggregate())
     assert "of 1 testable cells, 0 won, 1 lost" in sparser
     assert "worse: nm_magnitude 1:4 on p A (x3.50) (-14.9" in sparser
+
+
+def test_the_baseline_claims_are_judged_from_their_thresholds_up_with_the_training_each_side_had():
+    rows = [*staged("rigl", 16, 0.92, "during_training", 20), *staged("snip", 16, 0.85, "at_init", 20),
+            *staged("random_erk_init", 16, 0.86, "at_init", 20), *staged("set", 16, 0.89, "during_training", 20),
+            *staged("random_init", 16, 0.80, "at_init", 20),
+            *staged("lamp", 16, 0.95, "after_training", 22, draw="x", noise=0.0),
+            *staged("global_magnitude", 16, 0.95, "after_training", 22, draw="x", noise=0.0),
+            *staged("rigl", 4, 0.80, "during_training", 20), *staged("snip", 4, 0.95, "at_init", 20),  # below x10
+            *staged("lamp", 8, 0.70, "after_training", 22), *staged("global_magnitude", 8, 0.95, "after_training", 22)]
+    frame = pd.DataFrame(rows)
+    cells = Cells(frame)
+    found = {c.statement: c for c in baselines.claims(cells, cells.aggregate(), frame)}
+    rigl = found["rigl beats snip at x10 and above"]
+    assert rigl.verdict == "reproduced" and list(rigl.tally.won) == ["p A x16"]  # x4, where snip wins, is not claimed
+    assert "rigl trains 20 epochs, snip 20 epochs" in rigl.line()
+    assert found["rigl beats random_erk_init at x10 and above"].verdict == "reproduced"
+    assert found["set beats random_erk_init at x10 and above"].verdict == "reproduced"
+    assert found["rigl beats set at x10 and above"].verdict == "reproduced"
+    lamp = found["lamp matches or beats global_magnitude at x16 and above"]
+    assert lamp.verdict == "reproduced" and lamp.tally.testable == 1  # equal at x16; x8's loss is below the claim
+    assert "within 1 point of top-1" in lamp.line()
+    assert found["random_erk_init beats random_init at x16 and above"].verdict == "reproduced"
+
+
+def test_a_baseline_claim_whose_methods_did_not_run_is_left_out():
+    rows = [*staged("rigl", 16, 0.92, "during_training", 20), *staged("global_magnitude", 16, 0.9, "after_training", 22)]
+    frame = pd.DataFrame(rows)
+    cells = Cells(frame)
+    assert baselines.claims(cells, cells.aggregate(), frame) == []

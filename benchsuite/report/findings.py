@@ -11,14 +11,15 @@ from __future__ import annotations
 import pandas as pd
 
 from .cells import Cells, emptied_layers, shared_speedups
-from .claims import shrinkbench, stages, structure
+from .claims import baselines, shrinkbench, stages, structure
 from .claims.rule import SHOWN, Claim, explanation, leader, listed, render, table
 from .claims.shrinkbench import reversals
 
 def claims(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> dict[str, list[Claim]]:
     """The claims of each family that the leaderboard's cases can test, by section title."""
     families = {"ShrinkBench's claims": shrinkbench, "Claims about pruning at initialisation and during training":
-                stages, "Claims about structured sparsity": structure}
+                stages, "Claims about the baselines recent papers compare against": baselines,
+                "Claims about structured sparsity": structure}
     return {title: found for title, module in families.items() if (found := module.claims(cells, agg, frame))}
 
 
