@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,24 @@ _API = {
     "summarize": "benchsuite.run.metrics",
 }
 __all__ = sorted(_API)
+
+if TYPE_CHECKING:  # what editors, type checkers and the API docs read; at run time, __getattr__ imports on first use
+    from .models import get_model as get_model
+    from .plan.sweeps import Block as Block
+    from .plan.sweeps import add_sweep as add_sweep
+    from .pruning.calibration import prune as prune
+    from .pruning.context import Context as Context
+    from .pruning.context import Masks as Masks
+    from .pruning.context import compact as compact
+    from .pruning.masking import apply_masks as apply_masks
+    from .pruning.methods import get_method as get_method
+    from .pruning.methods import list_methods as list_methods
+    from .pruning.methods import method_info as method_info
+    from .pruning.methods import register_method as register_method
+    from .pruning.schedules import Dynamic as Dynamic
+    from .pruning.schedules import Gradual as Gradual
+    from .pruning.schedules import Levels as Levels
+    from .run.metrics import summarize as summarize
 
 
 def __getattr__(name: str) -> Any:
