@@ -11,8 +11,7 @@ import math
 import statistics
 import time
 
-from benchsuite.contract import TestContract
-from benchsuite.post_training_contract import TestPostTrainingContract
+from benchsuite.contract import TestContract, TestPostTrainingContract
 from benchsuite.plan.cases import Case
 from benchsuite.plan.pairs import TextPair, get_pair
 from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP, TWINS

@@ -14,7 +14,7 @@ from datafiles import tiny_model, write_gguf
 from torch import nn
 
 import benchsuite as bs
-from benchsuite.contract import SmallNet
+from benchsuite.contract.masks import SmallNet
 from benchsuite.data import load_dataset
 from benchsuite.files import sha256
 from benchsuite.models.gguf import load_gguf

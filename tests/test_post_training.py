@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.post_training_contract import TINY, tiny_llama, tokens
+from benchsuite.contract.post_training import TINY, tiny_llama, tokens
 from benchsuite.pruning import calibration
 from benchsuite.pruning.calibration import prune_blocks
 from benchsuite.pruning.methods import get_method

@@ -14,7 +14,7 @@ from benchsuite.methods.grasp import hessian_gradient
 from torch import nn
 
 import benchsuite as bs
-from benchsuite.contract import run_during_training
+from benchsuite.contract.masks import run_during_training
 from benchsuite.pruning.context import call_method, prunable
 from benchsuite.pruning.masks import MaskError, select_global
 from benchsuite.pruning.methods import get_method
@@ -170,7 +170,7 @@ def reference_grasp_scores(model, data, classifier=True):
 def test_grasp_keeps_the_weights_of_lowest_minus_w_hg_over_every_weight(arch):
     """The classifier's weights belong in g and Hg (only the selection leaves them out): without them, other weights
     are kept. On a network with BatchNorm, the halves are normalised by their own statistics."""
-    from benchsuite.contract import SmallNet
+    from benchsuite.contract.masks import SmallNet
 
     torch.manual_seed(0)
     model = bs.get_model("lenet300") if arch == "lenet300" else SmallNet()

@@ -18,14 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from .data import Split, normalizer
-from .plan.pairs import Recipe
-from .pruning.context import Context, call_method, prunable, target_for
-from .pruning.masking import _keep_of, apply_masks
-from .pruning.methods import Method, get_method
-from .pruning.schedules import Dynamic, Gradual
-from .run.stages import LevelStore, train_during, train_dynamic, train_levels, train_once
-from .run.train import steps_of
+from ..data import Split, normalizer
+from ..plan.pairs import Recipe
+from ..pruning.context import Context, call_method, prunable, target_for
+from ..pruning.masking import _keep_of, apply_masks
+from ..pruning.methods import Method, get_method
+from ..pruning.schedules import Dynamic, Gradual
+from ..run.stages import LevelStore, train_during, train_dynamic, train_levels, train_once
+from ..run.train import steps_of
 
 # the compression the contract asks of each kind of target
 COMPRESSION = {"global": 8, "layer": 8, "row": "50%", "nm": "2:4", "channel": "ch-x2", "channel_global": "ch-x2",

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from .models.llama import Llama, LlamaConfig
-from .pruning.calibration import BlockContext, Calibration, block_target, prune_blocks
-from .pruning.masking import apply_masks
-from .pruning.methods import Method, get_method
+from ..models.llama import Llama, LlamaConfig
+from ..pruning.calibration import BlockContext, Calibration, block_target, prune_blocks
+from ..pruning.masking import apply_masks
+from ..pruning.methods import Method, get_method
 
 COMPRESSION = {"layer": "50%", "row": "50%", "nm": "2:4"}  # what the contract asks of each kind of target
 TINY = LlamaConfig(vocab=64, dim=16, layers=2, heads=4, kv_heads=2, hidden=32)

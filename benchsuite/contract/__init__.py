@@ -1,0 +1,9 @@
+"""The mask contracts a method repository imports (through `benchsuite.testing`): `TestContract` for methods that
+act on a model the harness trains (after training, at initialisation, during training), `TestPostTrainingContract`
+for language-model methods that prune block by block from calibration data."""
+from __future__ import annotations
+
+from .masks import TestContract
+from .post_training import TestPostTrainingContract
+
+__all__ = ["TestContract", "TestPostTrainingContract"]
