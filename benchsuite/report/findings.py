@@ -12,8 +12,9 @@ import pandas as pd
 
 from .cells import Cells, emptied_layers, shared_speedups
 from .claims import baselines, shrinkbench, stages, structure
-from .claims.rule import SHOWN, Claim, explanation, leader, listed, render, table
+from .claims.rule import SHOWN, Claim, explanation, leader, listed, render
 from .claims.shrinkbench import reversals
+
 
 def claims(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame) -> dict[str, list[Claim]]:
     """The claims of each family that the leaderboard's cases can test, by section title."""
@@ -103,9 +104,8 @@ def speed_claims(agg: pd.DataFrame) -> list[str]:
 
 
 def findings(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, found: dict[str, list[Claim]]) -> list[str]:
-    out = ["### Published claims, tested on these numbers", "", explanation("test images, combined over seeds"), "",
-           *table([c for cs in found.values()
-                                                                                   for c in cs])]
+    out = ["### Published claims, tested on these numbers", "", explanation("test images, combined over seeds"),
+           "Their verdicts are in one table in the Summary."]
     for title, section in found.items():
         out += ["", f"### {title}", "", *render(section)]
     measured = structure.measurements(cells, agg)

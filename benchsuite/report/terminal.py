@@ -8,9 +8,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .claims.rule import leader
 from .language import order
-from .leaderboard import Board
+from .leaderboard import Board, setting_leaders
 
 
 def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
@@ -24,12 +23,7 @@ def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
         return [*lines, "", *tabulate(rows, headers=["pair", "weights", "sparsity", "method", "perplexity [95% "
                                                      "interval]", "seeds"], tablefmt="simple",
                                       disable_numparse=True).splitlines(), *verdicts(board)]
-    rows = []
-    for (pair, weights, c), g in board.agg[board.agg.at_size].groupby(["pair", "weights", "compression"]):
-        best, tied = leader({m: board.cells.get(pair, weights, m, c) for m in g.method}, board.cells.classes[pair])
-        r = g.set_index("method").loc[best]
-        rows.append([pair, weights, f"x{c:g}", best, f"{r.top1 * 100:.2f} [{r.low * 100:.2f}, {r.high * 100:.2f}]",
-                     r.n, ", ".join(tied) or "-"])
+    rows = setting_leaders(board.cells, board.agg)
     table = tabulate(rows, headers=["pair", "weights", "ratio", "best", "top-1 % [95% interval]", "seeds",
                                     "not significantly worse"], tablefmt="simple", disable_numparse=True)
     return [*lines, "", *table.splitlines(), *verdicts(board)]
