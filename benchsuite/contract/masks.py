@@ -98,7 +98,7 @@ class TestContract:
     @pytest.fixture(params=["lenet5", "small_bn"])
     def model(self, request):
         torch.manual_seed(0)
-        from .models import get_model
+        from ..models import get_model
 
         m = get_model("lenet5") if request.param == "lenet5" else SmallNet()
         if request.param == "small_bn":  # give the running statistics values that a reset would change
