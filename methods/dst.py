@@ -46,8 +46,9 @@ def rigl(ctx):
     Schedule (`RIGL`): drop fraction 0.3 on RigL's cosine decay to the last update at 75% of the run (Evci et al.
     2020), updates every 0.85% of the run (rigl_tf2's MNIST runs update every 100 of 11,719 steps): on the embedded
     pairs' 1,100 steps, every 9 steps, 91 updates. Differs: the reference takes the update step instead of an
-    optimizer step, computes f_t * k in float32 (here float64) and prunes the classifier too (here it stays whole,
-    as for every method); the gradient is taken with BatchNorm in eval mode, as every probe of the suite is."""
+    optimizer step, adds N(0, 1e-5) noise to the drop scores (here ties among them go to the earlier weight),
+    computes f_t * k in float32 (here float64) and prunes the classifier too (here it stays whole, as for every
+    method); the gradient is taken with BatchNorm in eval mode, as every probe of the suite is."""
     return _update(ctx, {} if ctx.moves is None else {n: g.abs() for n, g in ctx.gradients.items()})
 
 
@@ -55,7 +56,8 @@ def rigl(ctx):
 def set_(ctx):
     """SET: as `rigl` (ERK densities, the same schedule, so that the two differ only in how they grow), but grows
     at random, uniformly among the weights not kept, drawn from the case's generator (RigL's SET baseline,
-    `SparseSETOptimizerBase`; Mocanu et al. used Erdos-Renyi densities and a constant fraction)."""
+    `SparseSETOptimizerBase`, which differs as `rigl` says; Mocanu et al. used Erdos-Renyi densities and a constant
+    fraction)."""
     g = ctx.generator
     grow = {} if ctx.moves is None else {n: torch.rand(w.shape, generator=g, device=g.device)
                                           for n, w in ctx.weights.items()}

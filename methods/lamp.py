@@ -13,9 +13,9 @@ def lamp_scores(w: torch.Tensor) -> torch.Tensor:
     definition; the reference's sort breaks such ties by position). A layer of zeros scores 0."""
     squares, order = w.detach().double().reshape(-1).pow(2).sort()
     suffix = squares.flip(0).cumsum(0).flip(0)
-    below = suffix[torch.searchsorted(squares, squares)]
+    at_least = suffix[torch.searchsorted(squares, squares)]
     scores = torch.empty_like(squares)
-    scores[order] = torch.where(below > 0, squares / below, 0.0)
+    scores[order] = torch.where(at_least > 0, squares / at_least, 0.0)
     return scores.view(w.shape)
 
 

@@ -54,9 +54,18 @@ def test_uniform_plus_keeps_the_first_convolution_whole_and_the_rest_uniform():
     assert max(rest.values()) - min(rest.values()) < 1e-3
 
 
-def test_uniform_plus_of_a_model_without_convolutions_is_uniform():
-    model = bs.get_model("lenet300")
-    assert target_for(model, "uniform+", 16).layer_keep == target_for(model, "layer", 16).layer_keep
+@pytest.mark.parametrize("arch", ["lenet5", "lenet300"])
+@pytest.mark.parametrize("compression", [2, 3, 4, 8, 16, 50])
+def test_uniform_plus_counts_sum_to_the_keep_count_and_each_layer_is_within_a_weight_of_the_fraction(arch,
+                                                                                                    compression):
+    model = bs.get_model(arch)  # LeNet-300 has no convolution: plain uniform
+    target, shapes = target_for(model, "uniform+", compression), prunable_shapes(model)
+    whole = {n: s.numel() for n, s in shapes.items() if len(s) == 4 and n == "conv1.weight"}
+    rest = {n: s.numel() for n, s in shapes.items() if n not in whole}
+    fraction = (target.keep - sum(whole.values())) / sum(rest.values())
+    assert sum(target.layer_keep.values()) == target.keep  # rounding each layer alone missed it by one at LeNet-5 x8
+    assert all(target.layer_keep[n] == k for n, k in whole.items())
+    assert all(abs(target.layer_keep[n] - fraction * k) < 1 for n, k in rest.items())
 
 
 def test_uniform_plus_that_cannot_keep_the_first_convolution_whole_says_so():

@@ -84,3 +84,10 @@ def test_registering_a_name_twice_is_an_error():
     bs.list_methods()
     with pytest.raises(ValueError, match="registered twice"):
         METHODS.add("random", METHODS.get("random"))
+
+
+@pytest.mark.parametrize("target", ["global", ("layer", "global")])
+def test_dynamic_sparse_training_needs_a_target_that_gives_each_layer_its_count(target):
+    with pytest.raises(ValueError, match="dynamic sparse training keeps every layer's count"):
+        bs.register_method("drifting", target=target, stage="during_training", schedule=bs.Dynamic())
+    assert "drifting" not in bs.list_methods()

@@ -15,6 +15,8 @@ from torch import nn
 
 import benchsuite as bs
 from benchsuite.contract.masks import run_during_training
+from benchsuite.plan.cases import Case
+from benchsuite.plan.pairs import PAIRS, Recipe, get_pair, sgd
 from benchsuite.pruning.context import call_method, prunable
 from benchsuite.pruning.masks import MaskError, select_global
 from benchsuite.pruning.methods import get_method
@@ -333,6 +335,28 @@ def test_the_harness_runs_dynamic_sparse_training_from_the_initialisation_at_a_c
         assert moves == {n: math.floor(f * int(m.sum())) for n, m in before.items()}
         assert {n: int(m.sum()) for n, m in after.items()} == target.layer_keep
     assert any(not torch.equal(updates[-1][2][n], first[2][n]) for n in masks), "the masks never moved"
+
+
+TINY = "tiny-dst-lenet300"  # one epoch of 14 steps, so that a case trains in a moment
+if TINY not in PAIRS:
+    PAIRS.add(TINY, dataclasses.replace(get_pair("mnist5k-lenet300"), name=TINY,
+                                        weights={"A": Recipe("adam", 1e-3, 1, 256)}, finetune=sgd(0.01, 1, 256)))
+
+
+def test_dynamic_sparse_training_trains_from_the_masks_its_timed_step_chose(tmp_path, monkeypatch):
+    from benchsuite.run import runner as runner_module
+    from benchsuite.run.runner import Runner
+
+    started = []
+    train = runner_module.train_dynamic
+    monkeypatch.setattr(runner_module, "train_dynamic", lambda *args: started.append(args[5]) or train(*args))
+    runner = Runner(tmp_path)
+    case = Case(TINY, "A", "set", 10, 0)
+    ctx = runner.context(case)
+    timed = runner.prune(case, ctx)
+    result = runner.finish(case, ctx, timed)
+    assert started == [timed]  # not a second draw of the first masks
+    assert result["prune_events"] == 1 + len(get_method("set").schedule.events(14))
 
 
 def test_a_mask_update_that_moves_more_than_its_count_is_refused():

@@ -24,7 +24,7 @@ from ..pruning.context import Context, call_method, prunable, target_for
 from ..pruning.masking import _keep_of, apply_masks
 from ..pruning.methods import Method, get_method
 from ..pruning.schedules import Dynamic, Gradual
-from ..run.stages import LevelStore, train_during, train_dynamic, train_levels, train_once
+from ..run.stages import LevelStore, all_kept, train_during, train_dynamic, train_levels, train_once
 from ..run.train import steps_of
 
 # the compression the contract asks of each kind of target
@@ -79,8 +79,10 @@ def run_during_training(method: Method, model: nn.Module, batch, tmp_path) -> tu
     args = (model, recorder.wrapped, kwargs, schedule, target, batch, images(64, 2), images(32, 3), TINY, 0)
     if isinstance(schedule, Gradual):
         trained = train_during(*args)
-    elif isinstance(schedule, Dynamic):
-        trained = train_dynamic(*args)
+    elif isinstance(schedule, Dynamic):  # the first masks as the runner's timed step chooses them, then training
+        generator = torch.Generator().manual_seed(0)
+        first = call_method(recorder.wrapped, Context(model, target, batch, generator, all_kept(model)), kwargs)
+        trained = train_dynamic(*args[:5], first, generator, *args[6:])
     else:
         initial = {k: v.clone() for k, v in model.state_dict().items()}
         trained = train_levels(*args, lambda step: initial, LevelStore(tmp_path / "levels"), "contract")

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 
 import torch
 
-from . import masks as mask_math
-
 
 def erdos_renyi(shapes: Mapping[str, torch.Size], keep: int, kernel: bool = True) -> dict[str, float]:
     """Each layer's density under ERK (`kernel`) or ER, scaled so that sum(density * size) == keep."""
@@ -38,7 +36,7 @@ def whole_counts(densities: Mapping[str, float], sizes: Mapping[str, int], keep:
     """Integer counts from densities that sum to `keep` exactly: each layer's floor(density * size), then one more
     weight for the layers with the largest remainders (the earlier layer on a tie), never above a layer's size."""
     exact = {n: min(d, 1.0) * sizes[n] for n, d in densities.items()}
-    counts = {n: min(sizes[n], math.floor(x)) for n, x in exact.items()}
+    counts = {n: math.floor(x) for n, x in exact.items()}
     order = sorted((n for n in counts if counts[n] < sizes[n]), key=lambda n: counts[n] - exact[n])  # stable
     left = keep - sum(counts.values())
     if not 0 <= left <= len(order):
@@ -49,17 +47,19 @@ def whole_counts(densities: Mapping[str, float], sizes: Mapping[str, int], keep:
 
 
 def uniform_plus(shapes: Mapping[str, torch.Size], keep: int) -> dict[str, int]:
-    """The first convolution (the first 4-d weight) whole, the same fraction of every other layer; a model without
-    a convolution is plain uniform."""
+    """The first convolution (the first 4-d weight) whole, the same fraction of every other layer (rounded so that
+    the counts sum to `keep`); a model without a convolution is plain uniform."""
     sizes = {n: s.numel() for n, s in shapes.items()}
     first = next((n for n, s in shapes.items() if len(s) == 4), None)
-    if first is None:
-        return mask_math.layer_keep_counts(sizes, keep)
-    if keep < sizes[first]:
+    whole = {first: sizes[first]} if first is not None else {}
+    if keep < sum(whole.values()):
         raise ValueError(f"a uniform+ target keeps the first convolution {first} whole ({sizes[first]:,} weights), "
                          f"more than the {keep:,} this compression keeps in all; ask for a lower compression")
-    rest = {n: k for n, k in sizes.items() if n != first}
-    return {first: sizes[first], **mask_math.layer_keep_counts(rest, keep - sizes[first])} if rest else {first: keep}
+    rest = {n: k for n, k in sizes.items() if n not in whole}
+    if not rest:
+        return {first: keep}
+    fraction = (keep - sum(whole.values())) / sum(rest.values())
+    return {**whole, **whole_counts({n: fraction for n in rest}, rest, keep - sum(whole.values()))}
 
 
 def layer_counts(kind: str, shapes: Mapping[str, torch.Size], keep: int) -> dict[str, int]:

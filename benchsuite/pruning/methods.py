@@ -12,7 +12,7 @@ from typing import Any
 from ..plan.fingerprint import file_fingerprint
 from ..registry import Registry, discover
 from .schedules import Dynamic, Gradual, Levels
-from .targets import KINDS, fits
+from .targets import ALLOCATED, KINDS, fits
 
 STAGES = {
     "after_training": "prunes the trained dense model once; the pair's fine-tuning follows",
@@ -115,6 +115,9 @@ def register_method(name: str, target: str | tuple[str, ...] = "global", stage: 
     if (stage == "during_training") != (schedule is not None):
         raise ValueError(f"method {name!r}: a method acting during training declares a schedule (Gradual, Levels "
                          f"or Dynamic), and only such a method does")
+    if isinstance(schedule, Dynamic) and not set(kinds) <= {"layer", *ALLOCATED}:
+        raise ValueError(f"method {name!r}: dynamic sparse training keeps every layer's count while its masks move, "
+                         f"so its target gives each layer a count: layer, erk, er or uniform+, not {target!r}")
     if {"nm", "channel", "channel_global"} & set(kinds) and schedule is not None:
         raise ValueError(f"method {name!r}: an N:M or channel target is reached in one step; a method with target "
                          f"{target!r} acts after training or at initialisation")

@@ -92,15 +92,14 @@ class Dynamic:
     nested = False
 
     def __post_init__(self) -> None:
-        if not (0 < self.every <= 1 and 0 <= self.end <= 1 and 0 <= self.drop <= 1):
-            raise ValueError(f"dynamic schedule needs 0 < every <= 1, 0 <= end <= 1 and 0 <= drop <= 1, got {self}")
+        if not (0 < self.every <= 1 and 0 <= self.end <= 1 and 0 < self.drop <= 1):
+            raise ValueError(f"dynamic schedule needs 0 < every <= 1, 0 <= end <= 1 and 0 < drop <= 1, got {self}")
 
     def events(self, steps: int) -> dict[int, float]:
         """The update fraction f_t of each mask update, by the optimizer steps taken before it, in a run of `steps`
-        steps; updates that would move nothing (f_t = 0, at t_end) are left out."""
+        steps: every dt steps before t_end (at t_end, f_t = 0 would move nothing)."""
         t_end, dt = round(self.end * steps), max(1, round(self.every * steps))
-        fractions = {t: self.drop * (1 + math.cos(math.pi * t / t_end)) / 2 for t in range(dt, t_end + 1, dt)}
-        return {t: f for t, f in fractions.items() if f > 0}
+        return {t: self.drop * (1 + math.cos(math.pi * t / t_end)) / 2 for t in range(dt, t_end, dt)}
 
     @staticmethod
     def moves(fraction: float, kept: int) -> int:

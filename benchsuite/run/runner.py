@@ -158,8 +158,8 @@ class Runner:
         if method.stage == "at_init":
             return train_once(ctx.model, masks, data.train, data.test, recipe, case.seed)
         if isinstance(schedule, Dynamic):
-            return train_dynamic(copy.deepcopy(self._model(case, "init")), method, kwargs, schedule, ctx.target,
-                                 ctx.batch, data.train, data.test, recipe, case.seed)
+            return train_dynamic(ctx.model, method, kwargs, schedule, ctx.target, masks, ctx.generator, data.train,
+                                 data.test, recipe, case.seed)
         model = copy.deepcopy(self._model(case, "dense"))
         if isinstance(schedule, Gradual):
             return train_during(model, method, kwargs, schedule, ctx.target, ctx.batch, data.train, data.test,

@@ -111,26 +111,29 @@ def train_during(model: nn.Module, method: Method, kwargs: Mapping[str, Any], sc
 
 
 def train_dynamic(model: nn.Module, method: Method, kwargs: Mapping[str, Any], schedule: Dynamic, final: Target,
-                  batch: tuple[Tensor, Tensor], train: Split, test: Split, recipe: Recipe, seed: int) -> Trained:
-    """Dynamic sparse training of the initialised `model` for one run of `recipe`: the method chooses the first masks
-    at the case's count before the first step, then at each update of the schedule it is called with the model as it
-    is, the masks in force, the step, the batch of that step (its gradient is the one RigL grows by) and `ctx.moves`,
-    and its masks (checked: the same count in every layer, no more moved than the update's) are applied with the
-    same optimizer going on. A grown weight was masked until then, so it starts at zero with no optimizer state (the
-    masks' hooks keep both at zero while a weight is masked)."""
-    generator = torch.Generator(device=batch[0].device).manual_seed(seed)
-    masks = call_method(method, Context(model, final, batch, generator, all_kept(model), 0), kwargs)
-    apply_masks(model, masks)
-    state: dict[str, Any] = {"masks": dict(masks)}
+                  first: Masks, generator: torch.Generator, train: Split, test: Split, recipe: Recipe,
+                  seed: int) -> Trained:
+    """Dynamic sparse training of the initialised `model` for one run of `recipe` under `first`, the masks the method
+    chose at the case's count before the first step (the timed pruning step, whose `generator` the updates go on
+    drawing from). At each update of the schedule the method is called with the model as it is, the masks in force,
+    the step, the batch of that step (its gradient is the one RigL grows by) and `ctx.moves`, and its masks
+    (checked: the same count in every layer, no more moved than the update's) are applied, with any new values for
+    the weights it keeps, and the same optimizer going on. A grown weight was masked until then, so it starts at zero
+    with no optimizer state (the masks' hooks keep both at zero while a weight is masked)."""
+    apply_masks(model, first)
+    state: dict[str, Any] = {"masks": dict(first)}
     events = schedule.events(steps_of(recipe, len(train)))
 
     def update(step: int, optimizer: torch.optim.Optimizer, current: tuple[Tensor, Tensor]) -> None:
         if step not in events:
             return
         moves = {n: schedule.moves(events[step], int(m.sum())) for n, m in state["masks"].items()}
-        ctx = Context(model, final, current, generator, state["masks"], step, moves)
-        state["masks"] = dict(call_method(method, ctx, kwargs))
-        apply_masks(model, state["masks"])
+        masks = call_method(method, Context(model, final, current, generator, state["masks"], step, moves), kwargs)
+        if masks.rewind:
+            raise MaskError(f"method {method.name!r} asked to rewind, but its Dynamic schedule has nothing to rewind "
+                            f"to; rewinding belongs to a Levels schedule")
+        apply_masks(model, masks)
+        state["masks"] = dict(masks)
 
     after = evaluate(model, test)
     images = fit(model, train, recipe, torch.Generator().manual_seed(seed), after_step=update)

@@ -10,18 +10,10 @@ from __future__ import annotations
 import pandas as pd
 
 from ..cells import Cells
-from .rule import Claim, judge
-from .stages import MARGIN, epochs
+from .rule import Claim
+from .stages import HIGH, MARGIN, versus, epochs
 
-TEN, HIGH = 10, 16  # "x10 and above" (Evci et al. 2020 report 80-90% sparsity), "high compression"
-
-
-def _tally(cells: Cells, agg: pd.DataFrame, a: str, b: str, test: str, minimum: float):
-    """a against b in every (pair, weights, compression) where both ran, at `minimum` compression or more."""
-    settings = [(p, w, c) for (p, w, c), g in agg.groupby(["pair", "weights", "compression"])
-                if c >= minimum and {a, b} <= set(g.method)]
-    return judge(((f"{p} {w} x{c:g}", cells.get(p, w, a, c), cells.get(p, w, b, c), cells.classes[p])
-                  for p, w, c in settings), test, MARGIN)
+TEN = 10  # "x10 and above": Evci et al. 2020 compare at 90% sparsity and above
 
 
 def claims(cells: Cells, agg: pd.DataFrame, frame: pd.DataFrame) -> list[Claim]:
@@ -41,6 +33,6 @@ def claims(cells: Cells, agg: pd.DataFrame, frame: pd.DataFrame) -> list[Claim]:
         if {a, b} <= present:
             margin = f"within {MARGIN * 100:g} point of top-1; " if test != "beats" else ""
             out.append(Claim(f"{a} {test} {b} at x{minimum} and above", source, "all",
-                             _tally(cells, agg, a, b, test, minimum), "settings", a,
+                             versus(cells, agg, a, b, test, minimum)[0], "settings", a,
                              note=f"{margin}{a} trains {epochs(agg, a)}, {b} {epochs(agg, b)}", group=group))
     return out

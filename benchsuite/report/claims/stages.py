@@ -37,7 +37,7 @@ def epochs(agg: pd.DataFrame, method: str) -> str:
     return f"{lo:.0f} epochs" if round(lo) == round(hi) else f"{lo:.0f} to {hi:.0f} epochs"
 
 
-def _versus(cells: Cells, agg: pd.DataFrame, a: str, b: str, test: str = "beats", minimum: float = 1,
+def versus(cells: Cells, agg: pd.DataFrame, a: str, b: str, test: str = "beats", minimum: float = 1,
             equal: bool = False) -> tuple[Tally, int]:
     """a against b in every setting where both ran (at `minimum` compression or more); with `equal`, only where their
     training from one origin differs by at most EQUAL. Returns the tally and how many settings that left out."""
@@ -63,7 +63,7 @@ def claims(cells: Cells, agg: pd.DataFrame, frame: pd.DataFrame) -> list[Claim]:
     out = []
     if "random_init" in present:
         out += [Claim(f"{m} beats random pruning at initialisation", "Frankle et al. 2021", "all",
-                      _versus(cells, agg, m, "random_init")[0], "settings", m,
+                      versus(cells, agg, m, "random_init")[0], "settings", m,
                       note=f"both train the dense recipe from the initialisation under their masks, "
                            f"{epochs(agg, m)}",
                       group="Pruning at initialisation beats random pruning at initialisation")
@@ -73,7 +73,7 @@ def claims(cells: Cells, agg: pd.DataFrame, frame: pd.DataFrame) -> list[Claim]:
         if baseline not in present:
             continue
         for m in init:
-            tally, apart = _versus(cells, agg, baseline, m, equal=baseline == GLOBAL)
+            tally, apart = versus(cells, agg, baseline, m, equal=baseline == GLOBAL)
             out.append(Claim(f"{baseline} beats {m} {when}", "Frankle et al. 2021", "all", tally, "settings",
                              baseline, note=f"{baseline} {epochs(agg, baseline)} from a random initialisation, {m} "
                                             f"{epochs(agg, m)}{_apart(apart)}", group=group))
@@ -82,7 +82,7 @@ def claims(cells: Cells, agg: pd.DataFrame, frame: pd.DataFrame) -> list[Claim]:
         for baseline, when in ((LIKE_IMP, "at equal total training"), (FULL, "at equal training under the final mask")):
             if baseline not in present:
                 continue
-            tally, apart = _versus(cells, agg, m, baseline, "matches or beats", HIGH, equal=baseline == LIKE_IMP)
+            tally, apart = versus(cells, agg, m, baseline, "matches or beats", HIGH, equal=baseline == LIKE_IMP)
             out.append(Claim(f"{m} matches or beats one-shot {baseline} at x{HIGH} and above, {when}",
                              "Frankle et al. 2020, Renda et al. 2020", "all", tally, "settings", m,
                              note=f"within {MARGIN * 100:g} point of top-1; {m} rewinds {rewinds} and retrains "
