@@ -147,12 +147,18 @@ def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Ten
 
 def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[Tensor, Tensor], seed: int = 0,
           **hyperparameters: Any) -> Masks:
-    """`benchsuite.prune`: the masks `method` chooses for `compression`; the model is unchanged. A post-training
-    method prunes a copy of a language model block by block from the calibration token ids `batch[0]` (n, T) and
-    returns its masks with the new weights it chose; any other method is called as `context.prune` says."""
+    """The masks `method` chooses for `compression`, with `seed` drawing whatever it draws; the model is unchanged.
+
+    A method that acts once (after training or at initialisation) gets `batch` = (inputs, labels) and
+    `compression` a ratio (8), an N:M pattern ("2:4") or a channel ratio ("ch-x2"); it returns one mask per
+    prunable parameter, and a channel method one for every parameter that belongs to a pruned channel. A
+    post-training method prunes a copy of a language model block by block from the calibration token ids
+    `batch[0]` (sequences x length), with `compression` a sparsity ("50%") or an N:M pattern, and returns its masks
+    with the new weights it chose (`masks.weights`). Hyperparameters are passed by keyword. A method that acts
+    during training needs the harness's training loop: run it in a sweep."""
     m = get_method(method)
     if m.stage != "post_training":
-        return context.prune(model, method, compression, batch, seed, **hyperparameters)
+        return context.prune_once(model, method, compression, batch, seed, **hyperparameters)
     _, kwargs = m.bind(hyperparameters)
     tokens = batch[0] if isinstance(batch, (tuple, list)) and batch else None
     language = all(hasattr(model, a) for a in ("embed", "blocks", "rope"))  # else prune_blocks names the model

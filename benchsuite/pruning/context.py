@@ -131,7 +131,8 @@ class Context:
 
     @property
     def layer_keep(self) -> dict[str, int]:
-        """Weights to keep in each layer when every layer keeps the same fraction."""
+        """Weights to keep in each layer, for a target that gives each layer a count: the same fraction of every
+        layer (`layer`), or a layer allocation (`erk`, `er`, `uniform+`)."""
         return self.target.layer_keep
 
     @cached_property
@@ -254,12 +255,10 @@ def call_method(method: Method, ctx: Context, kwargs: Mapping[str, Any] | None =
     return Masks(checked, weights, rewind, ctx.target, ctx.batch[0][:1], sorted(set(ctx.tied)))
 
 
-def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[Tensor, Tensor], seed: int = 0,
-          **hyperparameters: Any) -> Masks:
-    """Masks (one per prunable parameter, and for a channel method one for every parameter that belongs to a
-    pruned channel) that `method` chooses for `compression` (a ratio, "2:4", "ch-x2"); the model is unchanged. For
-    a method that acts once (after training or at initialisation); one that acts during training needs the
-    harness's training loop (a sweep case, or `benchsuite.run.stages.train_during`)."""
+def prune_once(model: nn.Module, method: str, compression: float | str, batch: tuple[Tensor, Tensor], seed: int = 0,
+               **hyperparameters: Any) -> Masks:
+    """`benchsuite.prune` for a method that acts once, after training or at initialisation (a method that acts during
+    training needs the harness's training loop: a sweep case)."""
     m = get_method(method)
     if m.stage == "during_training":
         raise ValueError(f"method {method!r} acts during training: the harness calls it at the prune events of its "
