@@ -7,6 +7,7 @@ an xdist worker) stores reported results, writes the leaderboard and prints the 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ class Benchsuite:
         self.reference = None  # the --compare-to rows, read before the session writes anything
         self.ran: list[dict[str, Any]] = []  # results of the sweep cases that ran, in report order
         self.done = 0  # sweep cases reported, passed or not
+        self.started: float | None = None  # when the first reported case began (time.time())
         self.summary: list[str] = []
         self.no_cases = ""  # why --methods leaves the sweep without a case, if it does
         self.verdict = None  # the regression check's, in a session that has one
@@ -279,8 +281,19 @@ class Benchsuite:
             source = "from the store" if props.get(SOURCE) == "store" else f"computed in {report.duration:.1f}s"
             score = "" if result is None else f"perplexity {result['perplexity']:.2f}" if "perplexity" in result \
                 else f"top-1 {result['top1'] * 100:.2f}%"
-            outcome = f"{score} ({source})" if result else report.outcome.upper()
+            outcome = f"{score} ({source}){self._left(report.start)}" if result else report.outcome.upper()
             reporter.write(f"\n[{self.done}/{len(self.cases())}] {report.nodeid.split('[', 1)[-1][:-1]}: {outcome}")
+
+    def _left(self, start: float) -> str:
+        """How many cases are left and, at this session's pace so far (workers, stored and computed cases alike),
+        about how long they take."""
+        now, left = time.time(), len(self.cases()) - self.done
+        if self.started is None:
+            self.started = start  # the first reported case's start
+        if not left:
+            return ""
+        minutes = (now - self.started) / self.done * left / 60
+        return f"; {left} left, about {minutes:.0f} min" if minutes >= 1 else f"; {left} left, under a minute"
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config):

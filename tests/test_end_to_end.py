@@ -49,7 +49,7 @@ def test_a_hostile_method_fails_alone_and_the_others_are_stored(sweep_dir):
     board = (sweep_dir.path / "leaderboard" / "tiny" / "README.md").read_text()
     assert "4 of 6 cases" in board and "hostile" not in board
     result.stdout.fnmatch_lines([  # a progress line per case, then the compact summary
-        "[[]1/6[]] *-mnist5k-lenet300-A-x4-s?: top-1 *% (computed in *s)*",
+        "[[]1/6[]] *-mnist5k-lenet300-A-x4-s?: top-1 *% (computed in *s); 5 left, * min*",  # and an estimate
         "[[]3/6[]] hostile-mnist5k-lenet300-A-x4-s0: FAILED",
         "*leaderboard: */leaderboard/tiny/README.md (4 of 6 cases stored); 4 of them ran in this session",
         "pair * weights * ratio * best * top-1 % ?95% interval? * seeds * not significantly worse",
