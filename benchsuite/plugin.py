@@ -158,7 +158,7 @@ class Benchsuite:
                 self._check_inputs()
             except NoMethodCases as e:  # fine for the contract alone; parametrizing the sweep says it
                 self._cases, self.no_cases = [], str(e)
-            except (KeyError, ValueError, FileNotFoundError) as e:
+            except (KeyError, ValueError, FileNotFoundError, ImportError) as e:
                 raise pytest.UsageError(str(e).strip('"')) from None
         return self._cases
 

@@ -5,6 +5,7 @@ import difflib
 import fnmatch
 import importlib
 import pkgutil
+import traceback
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -59,4 +60,12 @@ def discover(package: str, group: str) -> None:
     for info in pkgutil.iter_modules(pkg.__path__):
         importlib.import_module(f"{package}.{info.name}")
     for ep in entry_points(group=group):
-        ep.load()
+        try:
+            ep.load()
+        except Exception as e:
+            frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith("<")]
+            where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames and not isinstance(e, SyntaxError) else ""
+            raise ImportError(f"the {group!r} entry point {ep.name} = {ep.value!r} of package "
+                              f"{ep.dist.name if ep.dist else '?'} cannot be loaded ({type(e).__name__}: {e}{where}); "
+                              f"it must name a module that imports, e.g. my_methods = \"my_package.methods\" in its "
+                              f"pyproject.toml") from e

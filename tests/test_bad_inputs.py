@@ -10,7 +10,7 @@ import shutil
 import gguf
 import pytest
 import torch
-from datafiles import tiny_model, write_gguf
+from datafiles import method_package, tiny_model, write_gguf
 from torch import nn
 
 import benchsuite as bs
@@ -314,3 +314,12 @@ def test_the_json_of_a_result_store_is_not_trusted_either(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"hash": "x"}))
     with pytest.warns(DamagedResult, match="result file .*x.json is damaged"):
         assert Store(tmp_path).get("x") is None
+
+
+def test_a_method_package_that_does_not_import_stops_the_session_naming_its_entry_point_and_line(pytester,
+                                                                                              monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(method_package(pytester.path, "import torch\nundefined_name\n")))
+    result = pytester.runpytest_subprocess("test_benchsuite.py", "--sweep", "smoke")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "Traceback" not in result.stderr.str()
+    result.stderr.fnmatch_lines(["ERROR: the 'benchsuite.methods' entry point mine = 'mymethods' of package mymethods "
+                                 "cannot be loaded (NameError: name 'undefined_name' is not defined at *mymethods.py:2)*"])
