@@ -44,7 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="use a dense checkpoint file (a state_dict) as weights NAME of PAIR; it joins the sweep's "
                 "blocks that have PAIR (repeatable)")
     g.addoption("--prune-rounds", type=int, help="timed rounds of a new case's pruning step (default: 1; a stored "
-                "case's step is timed once)")
+                "case is not pruned again)")
     g.addoption("--case-timeout", type=float, help="fail a sweep case that runs longer than this many seconds (its "
                 "method named in the test id), so that a method that hangs stalls nothing else (default: no limit)")
     g.addoption("--show-prune-timings", action="store_true", default=None, help="also print pytest-benchmark's "
@@ -219,17 +219,14 @@ class Benchsuite:
     def _marks(self, case) -> list:
         """`sweep`, and for a case of iterative pruning the xdist group of its chain: under `--dist loadgroup`
         the compressions that share levels run in one worker, instead of two workers waiting on each other. A
-        language-model case taken from the store is not timed again, which pytest-benchmark would warn about."""
-        from .plan.pairs import TextPair, get_pair
+        case taken from the store is not pruned again, which pytest-benchmark would warn about."""
         from .pruning.methods import get_method
         from .pruning.schedules import Levels
         from .run.stages import chain_key
 
-        marks = [pytest.mark.sweep]
+        marks = [pytest.mark.sweep, pytest.mark.filterwarnings("ignore:Benchmark fixture was not used at all")]
         if self.option("case_timeout"):
             marks.append(pytest.mark.timeout(self.option("case_timeout"), method="signal"))
-        if isinstance(get_pair(case.pair), TextPair):
-            marks.append(pytest.mark.filterwarnings("ignore:Benchmark fixture was not used at all"))
         if isinstance(get_method(case.method).schedule, Levels) and self.config.pluginmanager.hasplugin("xdist"):
             marks.append(pytest.mark.xdist_group(chain_key(case.spec)))
         return marks

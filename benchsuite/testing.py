@@ -25,11 +25,11 @@ __all__ = ["TestContract", "TestPostTrainingContract", "test_case"]
 
 def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, benchsuite_language_runner: LanguageRunner,
               benchsuite_store: Store, benchsuite_rounds: int, benchsuite_gate: bool, record_property):
-    """Prune (timed: the method's call; for a method that acts during training, one prune event; for a language
-    model, the pass over all its blocks, timed once and only when the case is computed: it takes minutes), then take
-    the result from the store or train as the method's stage says (a language model is not trained) and measure it,
-    and record the metrics (also in the test report, which carries them to the controlling process's store from any
-    xdist worker)."""
+    """Take the result from the store, or prune (timed: the method's call; for a method that acts during training,
+    its first prune event; for a language model, the pass over all its blocks, timed once: it takes minutes), train
+    as the method's stage says (a language model is not trained) and measure; then record the metrics (also in the
+    test report, which carries them to the controlling process's store from any xdist worker). A stored case is
+    not pruned again, but in a regression check, which compares its masks with other methods'."""
     case = benchsuite_case
     language = isinstance(get_pair(case.pair), TextPair)
     runner = benchsuite_language_runner if language else benchsuite_runner
@@ -48,11 +48,14 @@ def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, bench
         return masks
 
     result = benchsuite_store.get(case.hash)
-    benchmark.group = SWEEP_GROUP  # a stored case's step is timed once more, a new one --prune-rounds times
-    if not (result and language):  # a stored language-model case is not timed again (its mark hushes the fixture)
-        masks = benchmark.pedantic(timed, setup=fresh, rounds=1 if result or language else benchsuite_rounds)
+    benchmark.group = SWEEP_GROUP  # a new case's step is timed --prune-rounds times (its mark hushes the fixture
+    gate = benchsuite_gate and not language and get_method(case.method).stage in ONCE  # when a stored one is not)
+    if result is None:
+        masks = benchmark.pedantic(timed, setup=fresh, rounds=1 if language else benchsuite_rounds)
+    elif gate:
+        masks = runner.prune(case, runner.context(case))
     record_property(SOURCE, "store" if result else "computed")
-    if benchsuite_gate and not language and get_method(case.method).stage in ONCE:
+    if gate:
         record_property(TWINS, twins(case, runner, masks))
     if result is None:
         if benchmark.stats:

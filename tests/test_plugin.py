@@ -3,6 +3,7 @@ on its own methods (pytester: each session in a separate process, with benchsuit
 from __future__ import annotations
 
 import csv
+import shutil
 import sys
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def test_the_pruning_step_table_is_shown_only_on_request(tiny_sweep, monkeypatch
     plain = tiny_sweep.runpytest_subprocess("--sweep", "tiny", "--bench-dir", "bench", "--prune-rounds", "2")
     plain.assert_outcomes(passed=1)
     assert "benchmark 'benchsuite: pruning step'" not in plain.stdout.str()
-    shown = tiny_sweep.runpytest_subprocess("--sweep", "tiny", "--bench-dir", "bench", "--prune-rounds", "2",
+    shutil.copytree(tiny_sweep.path / "bench" / "weights", tiny_sweep.path / "again" / "weights")  # the case is new
+    shown = tiny_sweep.runpytest_subprocess("--sweep", "tiny", "--bench-dir", "again", "--prune-rounds", "2",
                                             "--show-prune-timings", "--benchmark-json", "timings.json")
     shown.assert_outcomes(passed=1)
     shown.stdout.fnmatch_lines(["*benchmark 'benchsuite: pruning step': 1 tests*"])
