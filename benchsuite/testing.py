@@ -48,8 +48,8 @@ def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, bench
         return masks
 
     result = benchsuite_store.get(case.hash)
-    benchmark.group = SWEEP_GROUP  # a new case's step is timed --prune-rounds times (its mark hushes the fixture
-    gate = benchsuite_gate and not language and get_method(case.method).stage in ONCE  # when a stored one is not)
+    benchmark.group = SWEEP_GROUP  # a new case's step is timed --prune-rounds times; a stored one is not run again
+    gate = benchsuite_gate and not language and get_method(case.method).stage in ONCE
     if result is None:
         masks = benchmark.pedantic(timed, setup=fresh, rounds=1 if language else benchsuite_rounds)
     elif gate:
