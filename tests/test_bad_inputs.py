@@ -255,7 +255,8 @@ def sleeper(ctx):
 '''
 
 
-def test_hostile_methods_fail_alone_with_their_reason(pytester, monkeypatch):
+def test_hostile_methods_fail_alone_with_their_reason(pytester, monkeypatch, dense):
+    dense(pytester.path / "bench")
     site = pytester.path / "site"
     site.mkdir()
     (site / "hostile.py").write_text(HOSTILE)
@@ -269,9 +270,9 @@ def test_hostile_methods_fail_alone_with_their_reason(pytester, monkeypatch):
                                    "ctx.generator*"])
     contract.stdout.fnmatch_lines(["*method 'editor' changed the model in place: conv*.weight*"])
     sweep = pytester.runpytest_subprocess("--sweep", "smoke", "--methods", "sleeper,global_magnitude", "--sweep-only",
-                                          "--case-timeout", "45", "--bench-dir", "bench")
+                                          "--case-timeout", "20", "--bench-dir", "bench")
     sweep.assert_outcomes(passed=1, failed=1)
-    sweep.stdout.fnmatch_lines(["*sleeper-mnist5k-lenet300-A-x4-s0: FAILED*", "*Timeout (>45.0s) from pytest-timeout*"])
+    sweep.stdout.fnmatch_lines(["*sleeper-mnist5k-lenet300-A-x4-s0: FAILED*", "*Timeout (>20.0s) from pytest-timeout*"])
 
 
 OPTIONS = [  # (arguments, the lines of the one usage error)

@@ -18,7 +18,7 @@ from benchsuite.models.gguf import load_gguf
 from benchsuite.models.hf import load_hf
 from benchsuite.plan.pairs import SMOLLM2
 from benchsuite.run.language import model_file
-from benchsuite.models.llama import Llama, LlamaConfig
+from benchsuite.models.llama import LlamaConfig
 from benchsuite.run.perplexity import chunk_nll, perplexity
 
 def test_a_llama_written_to_gguf_reads_back_to_the_same_function_and_tokenizer(tmp_path):

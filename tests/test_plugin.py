@@ -67,7 +67,8 @@ def leaky(ctx):
 
 
 @pytest.fixture
-def method_repository(pytester, monkeypatch):
+def method_repository(pytester, monkeypatch, dense):
+    dense(pytester.path / "bench")
     monkeypatch.setenv("PYTHONPATH", str(method_package(pytester.path, MINE)))
     return pytester
 
@@ -94,7 +95,8 @@ def test_a_method_repository_runs_the_contract_and_the_sweep_on_its_methods(meth
 
 
 @pytest.fixture
-def tiny_sweep(pytester):
+def tiny_sweep(pytester, dense):
+    dense(pytester.path / "bench"), dense(pytester.path / ".benchsuite")
     pytester.makeconftest('''
 from benchsuite.plan.sweeps import SWEEPS, Block, Sweep
 
@@ -134,7 +136,8 @@ def test_a_path_option_that_moves_pytests_rootdir_is_a_clear_error(tiny_sweep):
     assert sorted(p.name for p in other.iterdir()) == ["pyproject.toml"]
 
 
-def test_the_leaderboard_command_takes_the_sweeps_checkpoints(pytester):
+def test_the_leaderboard_command_takes_the_sweeps_checkpoints(pytester, dense):
+    dense(pytester.path / "shared")
     torch.manual_seed(1)
     from benchsuite import get_model
     from benchsuite.files import sha256
@@ -153,7 +156,8 @@ def test_the_leaderboard_command_takes_the_sweeps_checkpoints(pytester):
         assert sorted(r["weights"] for r in rows) == weights
 
 
-def test_a_repository_defines_its_own_sweep_and_runs_the_sweep_or_the_contract_alone(pytester):
+def test_a_repository_defines_its_own_sweep_and_runs_the_sweep_or_the_contract_alone(pytester, dense):
+    dense(pytester.path / "bench")
     pytester.makeconftest('''
 import benchsuite as bs
 

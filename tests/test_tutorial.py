@@ -43,7 +43,8 @@ def install(root: Path, files: dict[str, str]) -> Path:
     return site
 
 
-def test_the_tutorial_runs_as_written_from_an_empty_repository_to_a_failing_gate(pytester, monkeypatch):
+def test_the_tutorial_runs_as_written_from_an_empty_repository_to_a_failing_gate(pytester, monkeypatch, dense):
+    dense(pytester.path / ".benchsuite")
     files, commands, text = blocks()
     site = install(pytester.path, files)
     monkeypatch.setenv("PYTHONPATH", str(site))
