@@ -9,7 +9,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .language import order
-from .leaderboard import Board, setting_leaders
+from .leaderboard import Board
 
 
 def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
@@ -23,9 +23,8 @@ def summary(board: Board, ran: list[dict[str, Any]]) -> list[str]:
         return [*lines, "", *tabulate(rows, headers=["pair", "weights", "sparsity", "method", "perplexity [95% "
                                                      "interval]", "seeds"], tablefmt="simple",
                                       disable_numparse=True).splitlines(), *verdicts(board)]
-    rows = setting_leaders(board.cells, board.agg)
-    table = tabulate(rows, headers=["pair", "weights", "ratio", "best", "top-1 % [95% interval]", "seeds",
-                                    "not significantly worse"], tablefmt="simple", disable_numparse=True)
+    table = tabulate(board.leaders, headers=["pair", "weights", "ratio", "best", "top-1 % [95% interval]", "seeds",
+                                             "not significantly worse"], tablefmt="simple", disable_numparse=True)
     return [*lines, "", *table.splitlines(), *verdicts(board)]
 
 
