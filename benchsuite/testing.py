@@ -10,29 +10,30 @@ import hashlib
 import math
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from benchsuite.contract import TestContract, TestPostTrainingContract
 from benchsuite.plan.cases import Case
-from benchsuite.plan.pairs import TextPair, get_pair
+from benchsuite.plan.pairs import get_pair
 from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP, TWINS
 from benchsuite.pruning.methods import get_method, list_methods
-from benchsuite.run.language import LanguageRunner
-from benchsuite.run.runner import Runner
 from benchsuite.run.store import Store
+
+if TYPE_CHECKING:
+    from benchsuite.run.runner import Runner
 
 __all__ = ["TestContract", "TestPostTrainingContract", "test_case"]
 
 
-def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, benchsuite_language_runner: LanguageRunner,
-              benchsuite_store: Store, benchsuite_rounds: int, benchsuite_gate: bool, record_property):
+def test_case(benchsuite_case: Case, benchmark, benchsuite_store: Store, benchsuite_rounds: int, benchsuite_gate: bool,
+              record_property, request):
     """Take the result from the store, or prune (timed: the method's call; for a method that acts during training,
-    its first prune event; for a language model, the pass over all its blocks, timed once: it takes minutes), train
-    as the method's stage says (a language model is not trained) and measure; then record the metrics (also in the
-    test report, which carries them to the controlling process's store from any xdist worker). A stored case is
+    its first prune event; for a post-training method, the pass over all the blocks of a language model, timed once:
+    it takes minutes) with the runner its pair names, train as the method's stage says and measure; then record the
+    metrics (also in the test report, which carries them to the controlling process's store from any xdist worker). A stored case is
     not pruned again, but in a regression check, which compares its masks with other methods'."""
-    case = benchsuite_case
-    language = isinstance(get_pair(case.pair), TextPair)
-    runner = benchsuite_language_runner if language else benchsuite_runner
+    case, method = benchsuite_case, get_method(benchsuite_case.method)
+    runner = request.getfixturevalue(get_pair(case.pair).runner)
     latest = []  # the context of the last timed round: its model is the one that gets trained
 
     def fresh():
@@ -49,9 +50,10 @@ def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, bench
 
     result = benchsuite_store.get(case.hash)
     benchmark.group = SWEEP_GROUP  # a new case's step is timed --prune-rounds times; a stored one is not run again
-    gate = benchsuite_gate and not language and get_method(case.method).stage in ONCE
+    gate = benchsuite_gate and method.stage in ONCE
     if result is None:
-        masks = benchmark.pedantic(timed, setup=fresh, rounds=1 if language else benchsuite_rounds)
+        rounds = 1 if method.stage == "post_training" else benchsuite_rounds
+        masks = benchmark.pedantic(timed, setup=fresh, rounds=rounds)
     elif gate:
         masks = runner.prune(case, runner.context(case))
     record_property(SOURCE, "store" if result else "computed")
@@ -66,7 +68,7 @@ def test_case(benchsuite_case: Case, benchmark, benchsuite_runner: Runner, bench
         result.update(prune_seconds=median, prune_timer=timer)
         benchsuite_store.put(result)
     assert result["nonzero_params"] <= result["params"]
-    if language:
+    if "perplexity" in result:
         assert math.isfinite(result["perplexity"]) and result["perplexity"] >= 1.0
     else:
         assert 0.0 <= result["top1"] <= result["top5"] <= 1.0

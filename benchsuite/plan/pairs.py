@@ -77,6 +77,7 @@ class Pair(_Sources):
     finetune: Recipe
     prune_batch: int
     harness: ClassVar[tuple[str, ...]] = HARNESS  # the code that turns a dense model into a case's result
+    runner: ClassVar[str] = "benchsuite_runner"  # the session fixture that runs its cases
 
     def spec(self) -> dict[str, Any]:
         """Everything that decides this pair's numbers, for hashing."""
@@ -114,6 +115,7 @@ class TextPair(_Sources):
     length: int
     chunks: int | None
     harness: ClassVar[tuple[str, ...]] = LANGUAGE
+    runner: ClassVar[str] = "benchsuite_language_runner"
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "text": self.text, "calibration": self.calibration, "length": self.length,
