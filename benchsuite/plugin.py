@@ -405,15 +405,16 @@ def benchsuite_language_runner(pytestconfig: pytest.Config):
 
 
 def _runner_arguments(config: pytest.Config) -> tuple[Path, Path | None, str]:
-    """A runner's bench dir, data root and device; under xdist on the CPU the workers share the cores instead of
-    oversubscribing them."""
+    """A runner's bench dir, data root and device. On the CPU a process trains and measures on one thread, so that a
+    result does not depend on the machine's core count (two threads trained another LeNet here than on another
+    machine from the same seed; one thread a process reproduced that machine's results to the bit); `-n N` uses N
+    cores."""
     bench = Benchsuite.of(config)
     root, device = bench.option("data_root"), bench.device()
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers > 1 and device == "cpu":
+    if device == "cpu":
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        torch.set_num_threads(1)
     return bench.bench_dir(), Path(root) if root else None, device
 
 
