@@ -49,6 +49,6 @@ def lean_sessions(request, monkeypatch):
 
 
 def pytest_collection_modifyitems(items):
-    """The sessions in their own process first: they are the longest tests, and xdist's workers then end together
-    instead of one running the last of them alone."""
+    """The sessions in their own process first: they are the longest tests, and started early they do not leave one
+    xdist worker running the last of them alone (with --dist worksteal the other takes from its queue)."""
     items.sort(key=lambda item: "pytester" not in getattr(item, "fixturenames", ()))
