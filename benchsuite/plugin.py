@@ -279,7 +279,9 @@ class Benchsuite:
             score = "" if result is None else f"perplexity {result['perplexity']:.2f}" if "perplexity" in result \
                 else f"top-1 {result['top1'] * 100:.2f}%"
             outcome = f"{score} ({source}){self._left(report.start)}" if result else report.outcome.upper()
-            reporter.write(f"\n[{self.done}/{len(self.cases())}] {report.nodeid.split('[', 1)[-1][:-1]}: {outcome}")
+            if reporter._tw.width_of_current_line:  # pytest may have ended the line with its progress column
+                reporter.write("\n")
+            reporter.write(f"[{self.done}/{len(self.cases())}] {report.nodeid.split('[', 1)[-1][:-1]}: {outcome}")
 
     def _left(self, start: float) -> str:
         """How many cases are left and, at this session's pace so far (workers, stored and computed cases alike),
