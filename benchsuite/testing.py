@@ -30,8 +30,8 @@ def test_case(benchsuite_case: Case, benchmark, benchsuite_store: Store, benchsu
     """Take the result from the store, or prune (timed: the method's call; for a method that acts during training,
     its first prune event; for a post-training method, the pass over all the blocks of a language model, timed once:
     it takes minutes) with the runner its pair names, train as the method's stage says and measure; then record the
-    metrics (also in the test report, which carries them to the controlling process's store from any xdist worker). A stored case is
-    not pruned again, but in a regression check, which compares its masks with other methods'."""
+    metrics (also in the test report, which carries them to the controlling process's store from any xdist worker).
+    A stored case is not pruned again, but in a regression check, which compares its masks with other methods'."""
     case, method = benchsuite_case, get_method(benchsuite_case.method)
     runner = request.getfixturevalue(get_pair(case.pair).runner)
     latest = []  # the context of the last timed round: its model is the one that gets trained

@@ -29,12 +29,13 @@ def trained_dense(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def dense(trained_dense):
-    """`dense(bench_dir)` puts the trained dense models in that store, as a first session would leave them."""
-    def put(bench_dir: Path) -> Path:
-        shutil.copytree(trained_dense, Path(bench_dir) / "weights", ignore=shutil.ignore_patterns("*.lock"),
-                        dirs_exist_ok=True)
-        return Path(bench_dir)
+def dense(trained_dense, pytester):
+    """`dense("bench", ...)` puts the trained dense models in those stores of the pytester session's folder, as a
+    first session would leave them."""
+    def put(*stores: str) -> None:
+        for store in stores:
+            shutil.copytree(trained_dense, pytester.path / store / "weights", ignore=shutil.ignore_patterns("*.lock"),
+                            dirs_exist_ok=True)
     return put
 
 

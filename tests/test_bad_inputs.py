@@ -256,7 +256,7 @@ def sleeper(ctx):
 
 
 def test_hostile_methods_fail_alone_with_their_reason(pytester, monkeypatch, dense):
-    dense(pytester.path / "bench")
+    dense("bench")
     site = pytester.path / "site"
     site.mkdir()
     (site / "hostile.py").write_text(HOSTILE)

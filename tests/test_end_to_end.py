@@ -29,8 +29,7 @@ SWEEPS.add("tiny", Sweep("tiny", (BLOCK,)))
 
 @pytest.fixture
 def sweep_dir(pytester, dense):
-    for store in ("bench", ".benchsuite", "elsewhere", "shared"):  # every store these sessions use
-        dense(pytester.path / store)
+    dense("bench", ".benchsuite", "elsewhere", "shared")  # every store these sessions use
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
     return pytester

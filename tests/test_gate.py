@@ -49,7 +49,7 @@ METHODS = "my_lamp,smallest_first,global_magnitude"  # the repository's two, and
 @pytest.fixture
 def repository(pytester, monkeypatch, dense):
     """The repository with its reference: the smoke sweep of its methods and of the floor, stored, then sealed."""
-    dense(pytester.path / "bench")
+    dense("bench")
     site = method_package(pytester.path, LAMP)
     monkeypatch.setenv("PYTHONPATH", str(site))
     pytester.runpytest_subprocess("test_benchsuite.py", "--sweep", "smoke", "--bench-dir", "bench", "--prune-rounds",
@@ -128,7 +128,7 @@ def test_a_damaged_reference_stops_the_gate_with_one_clear_error(repository):
 
 
 def test_unchanged_pattern_and_channel_methods_pass_against_the_committed_structure_leaderboard(pytester, dense):
-    dense(pytester.path / ".benchsuite")
+    dense(".benchsuite")
     reference = Path(__file__).parents[1] / "leaderboard" / "structure" / "results.csv"
     pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
     result = pytester.runpytest_subprocess("--sweep", "structure", "--methods", "nm_magnitude,l1_filter", "--pairs",

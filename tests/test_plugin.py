@@ -68,7 +68,7 @@ def leaky(ctx):
 
 @pytest.fixture
 def method_repository(pytester, monkeypatch, dense):
-    dense(pytester.path / "bench")
+    dense("bench")
     monkeypatch.setenv("PYTHONPATH", str(method_package(pytester.path, MINE)))
     return pytester
 
@@ -96,7 +96,7 @@ def test_a_method_repository_runs_the_contract_and_the_sweep_on_its_methods(meth
 
 @pytest.fixture
 def tiny_sweep(pytester, dense):
-    dense(pytester.path / "bench"), dense(pytester.path / ".benchsuite")
+    dense("bench", ".benchsuite")
     pytester.makeconftest('''
 from benchsuite.plan.sweeps import SWEEPS, Block, Sweep
 
@@ -137,7 +137,7 @@ def test_a_path_option_that_moves_pytests_rootdir_is_a_clear_error(tiny_sweep):
 
 
 def test_the_leaderboard_command_takes_the_sweeps_checkpoints(pytester, dense):
-    dense(pytester.path / "shared")
+    dense("shared")
     torch.manual_seed(1)
     from benchsuite import get_model
     from benchsuite.files import sha256
@@ -157,7 +157,7 @@ def test_the_leaderboard_command_takes_the_sweeps_checkpoints(pytester, dense):
 
 
 def test_a_repository_defines_its_own_sweep_and_runs_the_sweep_or_the_contract_alone(pytester, dense):
-    dense(pytester.path / "bench")
+    dense("bench")
     pytester.makeconftest('''
 import benchsuite as bs
 

@@ -44,7 +44,7 @@ def install(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_tutorial_runs_as_written_from_an_empty_repository_to_a_failing_gate(pytester, monkeypatch, dense):
-    dense(pytester.path / ".benchsuite")
+    dense(".benchsuite")
     files, commands, text = blocks()
     site = install(pytester.path, files)
     monkeypatch.setenv("PYTHONPATH", str(site))
