@@ -77,6 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
     bench = Benchsuite(config)
     config.pluginmanager.register(bench, Benchsuite.NAME)
     if any(config.getoption(name) is not None for name in OPTIONS):
+        from .run.numerics import pin
+
+        pin()  # before xdist starts its workers, which inherit it
         _check_rootdir(config)
         bench.cases()  # asked for on the command line: a typo in a filter stops the session before anything runs
 
@@ -410,7 +413,11 @@ def _runner_arguments(config: pytest.Config) -> tuple[Path, Path | None, str]:
     """A runner's bench dir, data root and device. On the CPU a process trains and measures on one thread, so that a
     result does not depend on the machine's core count (two threads trained another LeNet here than on another
     machine from the same seed; one thread a process reproduced that machine's results to the bit); `-n N` uses N
-    cores."""
+    cores. Its kernels are AVX2's on any x86 CPU (`run.numerics`)."""
+    from .run.numerics import check, pin
+
+    pin()
+    check()
     bench = Benchsuite.of(config)
     root, device = bench.option("data_root"), bench.device()
     if device == "cpu":
