@@ -1,4 +1,4 @@
-"""Post-training pruning of a language model, block by block: Wanda and SparseGPT against independent computations of
+"""Post-training pruning of a language model, block by block: Wanda, RIA and SparseGPT against independent computations of
 what their papers and reference code compute, on a tiny Llama."""
 from __future__ import annotations
 
@@ -47,6 +47,43 @@ def test_wanda_keeps_the_top_of_w_times_input_norm_in_every_row_with_pruned_bloc
             for name, w in block.named_parameters():
                 if f"blocks.{i}.{name}" in masks:
                     w.mul_(masks[f"blocks.{i}.{name}"])
+
+
+@pytest.mark.parametrize("compression", ["50%", "2:4"])
+def test_ria_keeps_the_top_relative_importance_times_input_norm_root_per_layer_or_n_of_m(compression):
+    model, x = tiny_llama(), tokens()
+    masks = prune_blocks(copy.deepcopy(model), get_method("ria"), compression, x)
+    reference = copy.deepcopy(model)
+    for i, block in enumerate(reference.blocks):
+        inputs = linear_inputs(reference, x, i)
+        for name, w in block.named_parameters():
+            if name not in inputs:
+                continue
+            a = w.detach().abs()
+            rows, cols = a @ torch.ones(a.shape[1]), torch.ones(a.shape[0]) @ a  # sum_k |W_ik|, sum_k |W_kj|
+            score = (a / rows[:, None] + a / cols[None, :]) * inputs[name].pow(2).sum(0).sqrt().sqrt()
+            if compression == "50%":  # the lowest int(n / 2) of the whole layer
+                expected = torch.zeros(score.numel(), dtype=torch.bool)
+                expected[score.flatten().argsort(descending=True)[:score.numel() - score.numel() // 2]] = True
+                expected = expected.view(score.shape)
+            else:  # the top 2 of every 4 consecutive inputs of a row
+                groups = score.reshape(score.shape[0], -1, 4)
+                expected = torch.zeros_like(groups, dtype=torch.bool).scatter_(2, groups.topk(2, dim=2).indices, True)
+                expected = expected.reshape(score.shape)
+            assert torch.equal(masks[f"blocks.{i}.{name}"], expected), f"block {i} {name}"
+        with torch.no_grad():
+            for name, w in block.named_parameters():
+                if f"blocks.{i}.{name}" in masks:
+                    w.mul_(masks[f"blocks.{i}.{name}"])
+
+
+def test_ria_scores_a_weight_of_an_all_zero_row_or_column_zero_not_nan():
+    from benchsuite.methods.ria import scores
+
+    w = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 2.0], [3.0, 0.0, 1.0]])
+    s = scores(w, torch.ones_like(w))
+    assert not s.isnan().any() and (s[0] == 0).all() and (s[:, 1] == 0).all()
+    assert float(s[1, 0]) == pytest.approx(1 / 3 + 1 / 4)  # 1 of its row's 3, 1 of its column's 4
 
 
 def test_magnitude_reads_no_calibration_data(monkeypatch):

@@ -1,5 +1,5 @@
 """The published claims of post-training pruning of language models (Wanda: Sun et al. 2023; SparseGPT: Frantar &
-Alistarh 2023), tested on a language-model leaderboard's numbers. The outcomes are each held-out chunk's mean token
+Alistarh 2023; RIA: Zhang et al. 2024), tested on a language-model leaderboard's numbers. The outcomes are each held-out chunk's mean token
 loss (seeds x chunks); a comparison "won" supports the claim, and a difference is written as the ratio of the two
 perplexities."""
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .rule import Claim, judge
 MAGNITUDE = "magnitude"
 UNSTRUCTURED = ("50%", "60%", "70%")
 SOURCE = "Sun et al. 2023; Frantar & Alistarh 2023"
+BEATS = (("ria", "wanda", ("50%", "2:4"), "Zhang et al. 2024"),)  # (method, baseline, where, source)
 
 
 def ratio(d: float) -> str:
@@ -36,11 +37,12 @@ def claims(get: Callable[[str, str, str, str], np.ndarray | None], agg: pd.DataF
             a, b = cell(MAGNITUDE, c), cell(m, c)
             return None if a is None or b is None else a.mean(0) - b  # magnitude draws nothing: one seed
 
-        def claim(statement: str, comparisons, what: str, by: str, group: str, note: str = "") -> None:
+        def claim(statement: str, comparisons, what: str, by: str, group: str, note: str = "",
+                  source: str = SOURCE) -> None:
             """A claim, if any of its comparisons has both sides here."""
             comparisons = [c for c in comparisons if c[1] is not None and c[2] is not None]
             if comparisons:
-                out.append(Claim(prefix + statement, SOURCE, "all", judge(comparisons, proportion=False), what, by,
+                out.append(Claim(prefix + statement, source, "all", judge(comparisons, proportion=False), what, by,
                                  note, prefix + group, ratio))
 
         for m in others:
@@ -48,6 +50,10 @@ def claims(get: Callable[[str, str, str, str], np.ndarray | None], agg: pd.DataF
                   ((c, cell(MAGNITUDE, c), cell(m, c), None) for c in ("50%", "2:4")), "sparsities", m,
                   "Wanda and SparseGPT beat magnitude pruning at 50% and at 2:4",
                   "won: magnitude's perplexity / the method's")
+        for m, base, where, source in BEATS:
+            claim(f"{m} has a lower perplexity than {base} at {' and at '.join(where)}",
+                  ((c, cell(base, c), cell(m, c), None) for c in where), "sparsities", m,
+                  f"{m} beats {base}", f"won: {base}'s perplexity / {m}'s", source)
         for m in others:
             claim(f"{m}'s gap to magnitude pruning grows with sparsity",
                   ((f"{lo}->{hi}", gap(m, hi), gap(m, lo), None) for lo, hi in zip(UNSTRUCTURED, UNSTRUCTURED[1:])),
