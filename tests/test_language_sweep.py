@@ -151,19 +151,21 @@ def test_a_language_sweep_runs_through_pytest_and_writes_its_leaderboard(pyteste
     pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
     args = ("--sweep", "tinylm", "--bench-dir", "bench", "-p", "no:randomly")
     result = pytester.runpytest_subprocess(*args)
-    result.assert_outcomes(passed=14)
-    result.stdout.fnmatch_lines(["[[]1/14[]] magnitude-lee-tiny-tiny-50%-s0: perplexity * (computed in *s)*",
-                                 "*leaderboard: */leaderboard/tinylm/README.md (14 of 14 cases stored)*",
+    result.assert_outcomes(passed=16)
+    result.stdout.fnmatch_lines(["[[]1/16[]] magnitude-lee-tiny-tiny-50%-s0: perplexity * (computed in *s)*",
+                                 "*leaderboard: */leaderboard/tinylm/README.md (16 of 16 cases stored)*",
                                  "pair * weights * sparsity * method * perplexity ?95% interval? * seeds",
                                  "lee-tiny * tiny * 50% * magnitude *", "lee-tiny * tiny * 2:4 * magnitude *"])
     rows = list(csv.DictReader(open(pytester.path / "leaderboard" / "tinylm" / "results.csv")))
-    assert len(rows) == 14 and {r["method"] for r in rows} == {"magnitude", "wanda", "sparsegpt", "ria"}
+    assert len(rows) == 16 and {r["method"] for r in rows} == {"magnitude", "wanda", "sparsegpt", "ria", "owl"}
     board = (pytester.path / "leaderboard" / "tinylm" / "README.md").read_text()
     assert "### Perplexity" in board and "## Findings" in board and "missing" not in board
+    owl = next(line for line in board.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip() == "owl")
+    assert owl.rstrip(" |").endswith("| -")  # owl takes no 2:4: a dash
     assert (pytester.path / "leaderboard" / "tinylm" / "lee-tiny-tiny.png").stat().st_size > 10_000
     again = pytester.runpytest_subprocess(*args)
-    again.assert_outcomes(passed=14)
-    assert again.stdout.str().count("(from the store)") == 14 and "warning" not in again.stdout.str()
+    again.assert_outcomes(passed=16)
+    assert again.stdout.str().count("(from the store)") == 16 and "warning" not in again.stdout.str()
 
 
 def _rows(method, compression, losses, seed=0, length=11):
@@ -209,16 +211,17 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
         in " ".join((tmp_path / "README.md").read_text().split())
 
 
-def test_the_lm_methods_sweep_puts_ria_beside_wanda_and_tests_its_papers_claim(tmp_path):
+def test_the_lm_methods_sweep_puts_ria_and_owl_beside_wanda_and_tests_their_papers_claims(tmp_path):
     cases = SWEEPS.get("lm-methods").cases()
-    assert sorted({(c.method, c.compression) for c in cases}) == [("ria", "2:4"), ("ria", "50%"), ("wanda", "2:4"),
-                                                                  ("wanda", "50%")]
-    assert {c.seed for c in cases} == {0, 1, 2} and len(cases) == 12
+    assert sorted({(c.method, c.compression) for c in cases}) == [("owl", "70%"), ("ria", "2:4"), ("ria", "50%"),
+                                                                  ("wanda", "2:4"), ("wanda", "50%"), ("wanda", "70%")]
+    assert {c.seed for c in cases} == {0, 1, 2} and len(cases) == 18
     lm = {c.hash for c in SWEEPS.get("lm").cases()}
     assert {c.hash for c in cases if c.method == "wanda"} <= lm  # Wanda's cases are the lm sweep's own
     rng = np.random.default_rng(1)
     base = rng.normal(3.5, 0.3, 40)
-    shift = {("wanda", "50%"): 0.5, ("wanda", "2:4"): 1.2, ("ria", "50%"): 0.4, ("ria", "2:4"): 1.0}
+    shift = {("wanda", "50%"): 0.5, ("wanda", "2:4"): 1.2, ("ria", "50%"): 0.4, ("ria", "2:4"): 1.0,
+             ("wanda", "70%"): 1.5, ("owl", "70%"): 1.6}
     frame = pd.DataFrame([_rows(m, c, base + s + rng.normal(0, 0.001, 40), seed)
                           for (m, c), s in shift.items() for seed in (0, 1, 2)])
     _, found = write(frame, "lm-methods", len(frame), tmp_path)
@@ -226,3 +229,4 @@ def test_the_lm_methods_sweep_puts_ria_beside_wanda_and_tests_its_papers_claim(t
     assert "ria has a lower perplexity than wanda at 50% and at 2:4** (Zhang et al. 2024) — reproduced: of 2 " \
            "testable" in board
     assert "50% (1.11x)" in board  # Wanda's perplexity over RIA's: exp(0.5 - 0.4)
+    assert "owl has a lower perplexity than wanda at 70%** (Yin et al. 2024) — contradicted" in board

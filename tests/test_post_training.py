@@ -1,4 +1,4 @@
-"""Post-training pruning of a language model, block by block: Wanda, RIA and SparseGPT against independent computations of
+"""Post-training pruning of a language model, block by block: Wanda, RIA, OWL and SparseGPT against independent computations of
 what their papers and reference code compute, on a tiny Llama."""
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+import dataclasses
+
+import numpy as np
+
+import benchsuite as bs
 from benchsuite.contract.post_training import TINY, tiny_llama, tokens
+from benchsuite.models.llama import Llama
 from benchsuite.pruning import calibration
 from benchsuite.pruning.calibration import prune_blocks
 from benchsuite.pruning.methods import get_method
@@ -84,6 +90,54 @@ def test_ria_scores_a_weight_of_an_all_zero_row_or_column_zero_not_nan():
     s = scores(w, torch.ones_like(w))
     assert not s.isnan().any() and (s[0] == 0).all() and (s[:, 1] == 0).all()
     assert float(s[1, 0]) == pytest.approx(1 / 3 + 1 / 4)  # 1 of its row's 3, 1 of its column's 4
+
+
+def deeper_llama(layers=6):
+    torch.manual_seed(3)
+    model = Llama(dataclasses.replace(TINY, layers=layers)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+    return model
+
+
+def test_owl_gives_each_block_the_sparsity_of_its_outlier_share_around_the_target_and_prunes_it_as_wanda():
+    model, x = deeper_llama(), tokens()
+    ratios = []  # each block's share of Wanda scores above 5 x their mean, on the dense model (numpy, by hand)
+    for i, block in enumerate(model.blocks):
+        inputs = linear_inputs(model, x, i)
+        scores = np.concatenate([(w.detach().abs() * inputs[n].norm(dim=0)).numpy().ravel()
+                                 for n, w in block.named_parameters() if n in inputs])
+        ratios.append(100.0 * (scores > 5 * scores.mean()).sum() / scores.size)  # a percentage, as the reference
+    d = np.array(ratios)
+    d = (d - d.min()) * (1 / (d.max() - d.min()) * 0.08 * 2)
+    expected = 1 - (d - d.mean() + (1 - 0.6))
+    assert len(set(ratios)) > 2 and abs(expected.mean() - 0.6) < 1e-12
+    masks = prune_blocks(copy.deepcopy(model), get_method("owl"), "60%", x)
+    reference = copy.deepcopy(model)  # pruned here with Wanda at each block's sparsity, fed forward
+    for i, block in enumerate(reference.blocks):
+        inputs = linear_inputs(reference, x, i)
+        for name, w in block.named_parameters():
+            if name not in inputs:
+                continue
+            score = w.detach().abs() * inputs[name].norm(dim=0)
+            keep = w.shape[1] - int(w.shape[1] * expected[i])
+            want = torch.zeros_like(score, dtype=torch.bool).scatter_(
+                1, score.argsort(dim=1, descending=True)[:, :keep], True)
+            assert torch.equal(masks[f"blocks.{i}.{name}"], want), f"block {i} {name}"
+        with torch.no_grad():
+            for name, w in block.named_parameters():
+                if f"blocks.{i}.{name}" in masks:
+                    w.mul_(masks[f"blocks.{i}.{name}"])
+    assert {round(float(masks[f"blocks.{i}.mlp.down.weight"].float().mean()), 6) for i in range(6)} != {0.4}
+
+
+def test_an_allocation_that_cannot_keep_its_mean_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"'owl': its allocation must give each of the 6 blocks a sparsity in "
+                                         r"\[0, 1\) with mean 10%.*its hyperparameters may not fit this sparsity"):
+        bs.prune(deeper_llama(), "owl", "10%", (tokens(), tokens()), lamda=0.3)
+    with pytest.raises(ValueError, match="an allocation gives the blocks of a language model their sparsities"):
+        bs.register_method("bad_owl", target="nm", stage="post_training", allocation=lambda *a, **k: [])
 
 
 def test_magnitude_reads_no_calibration_data(monkeypatch):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.llama import Llama, LlamaConfig
-from ..pruning.calibration import BlockContext, Calibration, block_target, prune_blocks
+from ..pruning.calibration import BlockContext, Calibration, allocate, block_target, prune_blocks
 from ..pruning.masking import apply_masks
 from ..pruning.methods import Method, get_method
 
@@ -51,20 +51,22 @@ class TestPostTrainingContract:
         return COMPRESSION[kinds[0]]
 
     def test_every_layer_of_every_block_hits_its_exact_count(self, method, compression):
+        """At the case's sparsity, or at each block's own where the method allocates them (around the same mean)."""
         model = tiny_llama()
+        kind = method.kind_for(compression)
+        shares = None if kind == "nm" else allocate(method, Calibration(tiny_llama(), tokens()), compression, None)
         masks = prune_blocks(model, method, compression, tokens())
         params = dict(model.named_parameters())
         assert set(masks) == set(model.prunable())
         assert all(m.dtype == torch.bool and m.shape == params[n].shape for n, m in masks.items())
-        kind = method.kind_for(compression)
         for name, mask in masks.items():
-            k = mask.shape[1]
+            k, s = mask.shape[1], 0.5 if shares is None else shares[int(name.split(".")[1])]
             if kind == "nm":
                 assert (mask.reshape(mask.shape[0], -1, 4).sum(-1) == 2).all(), f"{name}: a group breaks 2:4"
             elif kind == "row":
-                assert (mask.sum(1) == k - int(0.5 * k)).all(), f"{name}: a row keeps another count"
+                assert (mask.sum(1) == k - int(s * k)).all(), f"{name}: a row keeps another count"
             else:
-                assert int(mask.sum()) == mask.numel() - int(0.5 * mask.numel()), f"{name}: another count"
+                assert int(mask.sum()) == mask.numel() - int(s * mask.numel()), f"{name}: another count"
 
     def test_the_method_leaves_the_block_unchanged(self, method, compression):
         model = tiny_llama()

@@ -112,6 +112,21 @@ def block_target(kind: str, shapes: dict[str, torch.Size], compression: str) -> 
     return Target.sparse(kind, shapes, parse_sparsity(compression))
 
 
+def allocate(method: Method, calibration: Calibration, compression: str, kwargs: dict[str, Any] | None
+             ) -> list[float] | None:
+    """The sparsity of each block that the method's allocation gives from the dense model (None without one),
+    checked: one per block, each in [0, 1), their mean the case's sparsity."""
+    if method.allocation is None:
+        return None
+    sparsity, blocks = parse_sparsity(compression), len(calibration.model.blocks)
+    out = [float(s) for s in method.allocation(calibration, sparsity, **(kwargs or method.bind({})[1]))]
+    if len(out) != blocks or not all(0 <= s < 1 for s in out) or abs(sum(out) / blocks - sparsity) > 1e-9:
+        raise ValueError(f"method {method.name!r}: its allocation must give each of the {blocks} blocks a sparsity in "
+                         f"[0, 1) with mean {compression}; it gave {len(out)} ({', '.join(f'{s:.4f}' for s in out)}, "
+                         f"mean {sum(out) / max(1, len(out)):.6f}): its hyperparameters may not fit this sparsity")
+    return out
+
+
 def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Tensor, seed: int = 0,
                  kwargs: dict[str, Any] | None = None) -> Masks:
     """Prune `model` (a Llama) in place, block by block, with `method` (stage post_training) for `compression`, from
@@ -130,10 +145,12 @@ def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Ten
     except ValueError as e:
         raise ValueError(f"method {method.name!r} (targets {', '.join(method.kinds)}): {e}") from None
     calibration, generator = Calibration(model, tokens), torch.Generator().manual_seed(seed)
+    sparsities = allocate(method, calibration, compression, kwargs)
     for i, block in enumerate(model.blocks):
         shapes = {f"{n}.weight": m.weight.shape for n, m in block.named_modules() if isinstance(m, nn.Linear)}
-        ctx = BlockContext(block, block_target(kind, shapes, compression), (tokens, tokens), generator,
-                           calibration=calibration, index=i)
+        target = block_target(kind, shapes, compression) if sparsities is None else \
+            Target.sparse(kind, shapes, sparsities[i])
+        ctx = BlockContext(block, target, (tokens, tokens), generator, calibration=calibration, index=i)
         masks = call_method(method, ctx, kwargs)
         with torch.no_grad():
             for name, mask in masks.items():

@@ -69,7 +69,7 @@ def _cell(r: pd.Series) -> str:
 
 def _table(agg: pd.DataFrame, cell) -> str:
     wide = agg.assign(cell=agg.apply(cell, axis=1)).pivot(index="method", columns="compression", values="cell")
-    wide = wide[sorted(wide.columns, key=order)].fillna("missing")
+    wide = wide[sorted(wide.columns, key=order)].fillna("-")
     return wide.to_markdown(disable_numparse=True)
 
 
@@ -127,8 +127,10 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
         "A pretrained language model is pruned after training from calibration text, with no fine-tuning: every "
         "linear layer inside its transformer blocks (attention q, k, v, o; MLP gate, up, down), block by block with "
         "the pruned blocks' outputs fed forward; embeddings, norms and the output head stay dense. A sparsity "
-        "(`50%`) prunes that share of every layer (of every row for Wanda, as in its paper); `2:4` prunes 2 of every "
-        "4 consecutive weights along each row's inputs.", "",
+        "(`50%`) prunes that share of every layer (of every row for Wanda and OWL, as in their papers; OWL gives "
+        "each block its own sparsity, their mean the case's); `2:4` prunes 2 of every 4 consecutive weights along "
+        "each row's inputs. A dash: no case of that method at that compression is stored (the first line counts the "
+        "sweep's cases stored).", "",
         "Perplexity = exp(total token loss / predicted tokens) on "
         f"the first {first.eval_chunks} non-overlapping chunks of {first.sequence_length} tokens of the held-out "
         f"text ({first.eval_tokens} predicted tokens; the calibration text never overlaps it), in float32; each "

@@ -1,5 +1,5 @@
 """The published claims of post-training pruning of language models (Wanda: Sun et al. 2023; SparseGPT: Frantar &
-Alistarh 2023; RIA: Zhang et al. 2024), tested on a language-model leaderboard's numbers. The outcomes are each held-out chunk's mean token
+Alistarh 2023; RIA: Zhang et al. 2024; OWL: Yin et al. 2024), tested on a language-model leaderboard's numbers. The outcomes are each held-out chunk's mean token
 loss (seeds x chunks); a comparison "won" supports the claim, and a difference is written as the ratio of the two
 perplexities."""
 from __future__ import annotations
@@ -15,7 +15,8 @@ from .rule import Claim, judge
 MAGNITUDE = "magnitude"
 UNSTRUCTURED = ("50%", "60%", "70%")
 SOURCE = "Sun et al. 2023; Frantar & Alistarh 2023"
-BEATS = (("ria", "wanda", ("50%", "2:4"), "Zhang et al. 2024"),)  # (method, baseline, where, source)
+BEATS = (("ria", "wanda", ("50%", "2:4"), "Zhang et al. 2024"),  # (method, baseline, where, source)
+         ("owl", "wanda", ("70%",), "Yin et al. 2024"))
 
 
 def ratio(d: float) -> str:

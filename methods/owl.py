@@ -1,0 +1,52 @@
+"""OWL (Yin et al. ICML 2024, "Outlier Weighed Layerwise Sparsity (OWL): A Missing Secret Sauce for Pruning LLMs to
+High Sparsity"): blocks that hold more outlier activations are pruned less, the others more, around the same mean."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from benchsuite import register_method
+from benchsuite.methods.wanda import wanda
+
+
+def outlier_ratios(calibration, m: float) -> list[float]:
+    """Per block of the dense model (dense blocks fed forward): the share of its Wanda scores |W_ij| * ||X_j||_2, all
+    its linear layers' together, above m times their mean."""
+    out = []
+    for i, block in enumerate(calibration.model.blocks):
+        inputs = calibration.layer_inputs(i)
+        scores = torch.cat([(mod.weight.detach().abs() * inputs[f"{name}.weight"].norm(dim=0)).flatten()
+                            for name, mod in block.named_modules() if isinstance(mod, nn.Linear)])
+        out.append(float((scores > m * scores.mean()).double().mean()))
+    return out
+
+
+def sparsities(ratios: list[float], sparsity: float, lamda: float) -> list[float]:
+    """Each block's sparsity: the ratios scaled to [0, 2 lamda], centred on the case's density, subtracted from one
+    (the more outliers, the lower the sparsity); their mean is `sparsity`. Equal ratios give every block `sparsity`."""
+    r = torch.tensor(ratios, dtype=torch.float64)
+    spread = r.max() - r.min()
+    d = (r - r.min()) / spread * 2 * lamda if spread > 0 else torch.zeros_like(r)
+    return (1 - (d - d.mean() + (1 - sparsity))).tolist()
+
+
+def allocation(calibration, sparsity: float, *, m: float, lamda: float) -> list[float]:
+    return sparsities(outlier_ratios(calibration, m), sparsity, lamda)
+
+
+@register_method("owl", target="row", stage="post_training", depends=(wanda,), allocation=allocation)
+def owl(ctx, *, m: float = 5.0, lamda: float = 0.08):
+    """Wanda (per output row, |W_ij| * ||X_j||_2) at each block's own sparsity, which OWL's allocation gives from a
+    first pass over the dense model: the block's outlier ratio (the share of its Wanda scores above `m` times their
+    mean), scaled to a spread of 2 * `lamda` and centred on the case's sparsity. As in the reference code
+    (luuyin/OWL, `--prune_method wanda_owl`: lib/prune_all.py `prune_wanda_outlier` and `check_outlier_mean`, at
+    dddb7a4): all of a block's
+    linear layers' scores pooled, a strict `>`, the dense pass before the pruning pass, every layer of a block at the
+    block's sparsity with int(s_i * k) of each row of k pruned; `m` = 5 and `lamda` = 0.08 as in its README's
+    commands (its argument defaults are m = 3 and lamda = 0.08). Its scores' factor 1 / sqrt(calibration sequences)
+    is common to a block, which changes no share.
+
+    Differs: where every block has the same ratio, the reference divides by zero; here every block gets the case's
+    sparsity. The reference raises a block sparsity at or below 0 to 0.01, which moves the mean; here such a
+    setting (a sparsity under about 2 * lamda) is an error."""
+    return wanda(ctx)
