@@ -46,7 +46,9 @@ def owl(ctx, *, m: float = 5.0, lamda: float = 0.08):
     commands (its argument defaults are m = 3 and lamda = 0.08). Its scores' factor 1 / sqrt(calibration sequences)
     is common to a block, which changes no share.
 
-    Differs: where every block has the same ratio, the reference divides by zero; here every block gets the case's
-    sparsity. The reference raises a block sparsity at or below 0 to 0.01, which moves the mean; here such a
-    setting (a sparsity under about 2 * lamda) is an error."""
+    Differs: the reference loads the model in float16; among weights tied at a row's threshold it prunes the earlier
+    ones, here the later ones go (as in `wanda`); where every block has the same ratio it divides by zero, here every
+    block gets the case's sparsity. It raises a block sparsity at or below 0 to 0.01 (which moves the mean) and lets
+    one reach 1 or more; here a block sparsity below 0 or at 1 or more is an error: the case's sparsity must lie
+    between max(d) - mean(d) and 1 - (mean(d) - min(d)) for the scaled ratios d (within 2 * lamda of 0 and of 1)."""
     return wanda(ctx)

@@ -26,7 +26,7 @@ def ria(ctx, *, a: float = 0.5):
 
     Differs: the reference loads the model in float16, so its relative importance is rounded to float16 before the
     product (here float32); in a layer it prunes every weight at or below the int(s * n)-th smallest score, so
-    int(s * n) + 1 and every tie, here exactly int(s * n), ties to the earlier weight; its N:M selection is
+    int(s * n) + 1 and every tie, here exactly int(s * n), of tied weights the earlier kept; its N:M selection is
     torch.topk, whose order among ties is unspecified; a weight of an all-zero row or column scores NaN there
     (0 / 0), and is kept, where here it scores 0 and goes first."""
     return ctx.select({name: scores(w, ctx.activations[name], a) for name, w in ctx.weights.items()})

@@ -1,7 +1,11 @@
 """Post-training pruning of a language model, block by block, as Wanda's and SparseGPT's code do it: the calibration
 sequences enter block 0; each block's method sees the inputs of the block's linear layers as they come out of the
 blocks already pruned, its masks (and new weights) are written into the block, and the pruned block's outputs feed
-the next. A method that never asks for the inputs (magnitude) runs no forward pass at all."""
+the next. A method that never asks for the inputs (magnitude) runs no forward pass at all. Differs: the reference code
+runs one calibration sequence per forward pass, here `CHUNK` at a time; float32 sums then round differently, and
+scores a few float32 steps apart can swap, which the pruned blocks carry forward (RIA at 50% on SmolLM2-135M: the
+same masks as one sequence at a time in blocks 0-16; from two scores 1.8e-7 apart in block 17 on, 9,724 of 106
+million weights differ)."""
 from __future__ import annotations
 
 import copy
@@ -115,7 +119,8 @@ def block_target(kind: str, shapes: dict[str, torch.Size], compression: str) -> 
 def allocate(method: Method, calibration: Calibration, compression: str, kwargs: dict[str, Any] | None
              ) -> list[float] | None:
     """The sparsity of each block that the method's allocation gives from the dense model (None without one),
-    checked: one per block, each in [0, 1), their mean the case's sparsity."""
+    checked: one per block, each in [0, 1), their mean the case's sparsity. The sparsity achieved is a little lower,
+    as each row or layer rounds its count down (OWL at 70% on SmolLM2-135M: 69.937%)."""
     if method.allocation is None:
         return None
     sparsity, blocks = parse_sparsity(compression), len(calibration.model.blocks)
