@@ -7,6 +7,7 @@ from torch import nn
 
 from benchsuite import register_method
 from benchsuite.methods.wanda import wanda
+from benchsuite.pruning.calibration import allocates
 
 
 def outlier_ratios(calibration, m: float) -> list[float]:
@@ -30,11 +31,12 @@ def sparsities(ratios: list[float], sparsity: float, lamda: float) -> list[float
     return (1 - (d - d.mean() + (1 - sparsity))).tolist()
 
 
+@allocates("owl")
 def allocation(calibration, sparsity: float, *, m: float, lamda: float) -> list[float]:
     return sparsities(outlier_ratios(calibration, m), sparsity, lamda)
 
 
-@register_method("owl", target="row", stage="post_training", depends=(wanda,), allocation=allocation)
+@register_method("owl", target="row", stage="post_training", depends=(wanda,))
 def owl(ctx, *, m: float = 5.0, lamda: float = 0.08):
     """Wanda (per output row, |W_ij| * ||X_j||_2) at each block's own sparsity, which OWL's allocation gives from a
     first pass over the dense model: the block's outlier ratio (the share of its Wanda scores above `m` times their

@@ -136,8 +136,10 @@ def test_an_allocation_that_cannot_keep_its_mean_is_a_clear_error():
     with pytest.raises(ValueError, match=r"'owl': its allocation must give each of the 6 blocks a sparsity in "
                                          r"\[0, 1\) with mean 10%.*its hyperparameters may not fit this sparsity"):
         bs.prune(deeper_llama(), "owl", "10%", (tokens(), tokens()), lamda=0.3)
-    with pytest.raises(ValueError, match="an allocation gives the blocks of a language model their sparsities"):
-        bs.register_method("bad_owl", target="nm", stage="post_training", allocation=lambda *a, **k: [])
+    with pytest.raises(ValueError, match="'owl': an allocation gives the blocks their sparsities, so it takes a "
+                                         "sparsity .'50%'. for a layer or row target, not '2:4'"):
+        calibration.allocate(dataclasses.replace(get_method("owl"), target=("row", "nm")),
+                             calibration.Calibration(deeper_llama(), tokens()), "2:4", None)
 
 
 def test_magnitude_reads_no_calibration_data(monkeypatch):

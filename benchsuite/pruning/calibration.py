@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -116,15 +117,33 @@ def block_target(kind: str, shapes: dict[str, torch.Size], compression: str) -> 
     return Target.sparse(kind, shapes, parse_sparsity(compression))
 
 
+ALLOCATIONS: dict[str, Callable[..., Any]] = {}  # post-training method name -> its allocation
+
+
+def allocates(method: str) -> Callable:
+    """Decorator that makes `fn(calibration, sparsity, **hyperparameters)` the allocation of post-training method
+    `method` (with a layer or row target): the sparsity of each block, computed from the dense model before any block
+    is pruned, their mean the case's sparsity; each block's target then takes its own (OWL's)."""
+    def wrap(fn: Callable) -> Callable:
+        ALLOCATIONS[method] = fn
+        return fn
+
+    return wrap
+
+
 def allocate(method: Method, calibration: Calibration, compression: str, kwargs: dict[str, Any] | None
              ) -> list[float] | None:
     """The sparsity of each block that the method's allocation gives from the dense model (None without one),
     checked: one per block, each in [0, 1), their mean the case's sparsity. The sparsity achieved is a little lower,
     as each row or layer rounds its count down (OWL at 70% on SmolLM2-135M: 69.937%)."""
-    if method.allocation is None:
+    allocation = ALLOCATIONS.get(method.name)
+    if allocation is None:
         return None
+    if method.kind_for(compression) not in ("layer", "row"):
+        raise ValueError(f"method {method.name!r}: an allocation gives the blocks their sparsities, so it takes a "
+                         f"sparsity ('50%') for a layer or row target, not {compression!r}")
     sparsity, blocks = parse_sparsity(compression), len(calibration.model.blocks)
-    out = [float(s) for s in method.allocation(calibration, sparsity, **(kwargs or method.bind({})[1]))]
+    out = [float(s) for s in allocation(calibration, sparsity, **(kwargs or method.bind({})[1]))]
     if len(out) != blocks or not all(0 <= s < 1 for s in out) or abs(sum(out) / blocks - sparsity) > 1e-9:
         raise ValueError(f"method {method.name!r}: its allocation must give each of the {blocks} blocks a sparsity in "
                          f"[0, 1) with mean {compression}; it gave {len(out)} ({', '.join(f'{s:.4f}' for s in out)}, "

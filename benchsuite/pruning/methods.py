@@ -27,8 +27,7 @@ STAGES = {
 class Method:
     """A registered pruning method: `fn(ctx, **hyperparameters)` returns masks. `stage` says when it acts,
     `target` which exact count its masks hit (a kind, or several: the case's compression picks the one it fits),
-    `schedule` (during training only) when it is called, `allocation` (post-training only) the sparsity of each block
-    as `allocation(calibration, sparsity, **hyperparameters)` gives it from the dense model."""
+    `schedule` (during training only) when it is called."""
 
     name: str
     fn: Callable[..., Any]
@@ -36,7 +35,6 @@ class Method:
     stage: str = "after_training"
     schedule: Gradual | Levels | Dynamic | None = None
     depends: tuple[Any, ...] = ()
-    allocation: Callable[..., Any] | None = None
 
     @cached_property
     def version(self) -> str:
@@ -104,14 +102,10 @@ _discovered = False
 
 
 def register_method(name: str, target: str | tuple[str, ...] = "global", stage: str = "after_training",
-                    schedule: Gradual | Levels | Dynamic | None = None, depends: tuple[Any, ...] = (),
-                    allocation: Callable[..., Any] | None = None) -> Callable:
+                    schedule: Gradual | Levels | Dynamic | None = None, depends: tuple[Any, ...] = ()) -> Callable:
     """Decorator that registers `fn(ctx, *, hyperparameter=default, ...)` under `name`. It returns masks, or
     `(masks, new_weights)`, or `ctx.rewind(masks)` (during training). `depends` lists modules (or functions) outside
-    the method's own module whose code decides its masks; benchsuite's own code is always covered. A post-training
-    method with a layer or row target may give each block its own sparsity: `allocation(calibration, sparsity,
-    **hyperparameters)` returns one per block, computed from the dense model before any block is pruned, and their
-    mean must be the case's sparsity."""
+    the method's own module whose code decides its masks; benchsuite's own code is always covered."""
     kinds = (target,) if isinstance(target, str) else tuple(target)
     if not kinds or any(k not in KINDS for k in kinds):
         raise ValueError(f"method {name!r}: target must be one of {', '.join(KINDS)} (or a tuple of them), got "
@@ -128,12 +122,8 @@ def register_method(name: str, target: str | tuple[str, ...] = "global", stage: 
         raise ValueError(f"method {name!r}: an N:M or channel target is reached in one step; a method with target "
                          f"{target!r} acts after training or at initialisation")
 
-    if allocation is not None and (stage != "post_training" or not set(kinds) <= {"layer", "row"}):
-        raise ValueError(f"method {name!r}: an allocation gives the blocks of a language model their sparsities, so "
-                         f"it belongs to a post-training method with a layer or row target, not {stage} {target!r}")
-
     def wrap(fn: Callable) -> Callable:
-        METHODS.add(name, Method(name, fn, target, stage, schedule, tuple(depends), allocation))
+        METHODS.add(name, Method(name, fn, target, stage, schedule, tuple(depends)))
         return fn
 
     return wrap
