@@ -22,8 +22,8 @@ DEFAULT_SWEEP = "quick"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("benchsuite", "benchsuite: pruning sweeps")
-    g.addoption("--sweep", help=f"named sweep to run: smoke, quick, lifecycle, structure, lm, lm-methods, lm-wikitext2, paper "
-                f"(default: {DEFAULT_SWEEP})")
+    g.addoption("--sweep", help=f"named sweep to run: smoke, quick, lifecycle, structure, lm, lm-methods, "
+                f"lm-wikitext2, paper (default: {DEFAULT_SWEEP})")
     g.addoption("--methods", help="only these methods (comma-separated glob patterns, e.g. 'global_*,random'); also "
                 "narrows the mask contract")
     g.addoption("--pairs", help="only these pairs (comma-separated glob patterns)")

@@ -42,11 +42,10 @@ def owl(ctx, *, m: float = 5.0, lamda: float = 0.08):
     first pass over the dense model: the block's outlier ratio (the share of its Wanda scores above `m` times their
     mean), scaled to a spread of 2 * `lamda` and centred on the case's sparsity. As in the reference code
     (luuyin/OWL, `--prune_method wanda_owl`: lib/prune_all.py `prune_wanda_outlier` and `check_outlier_mean`, at
-    dddb7a4): all of a block's
-    linear layers' scores pooled, a strict `>`, the dense pass before the pruning pass, every layer of a block at the
-    block's sparsity with int(s_i * k) of each row of k pruned; `m` = 5 and `lamda` = 0.08 as in its README's
-    commands (its argument defaults are m = 3 and lamda = 0.08). Its scores' factor 1 / sqrt(calibration sequences)
-    is common to a block, which changes no share.
+    dddb7a4): all of a block's linear layers' scores pooled, a strict `>`, the dense pass before the pruning pass,
+    every layer of a block at the block's sparsity with int(s_i * k) of each row of k pruned; `m` = 5 and `lamda` =
+    0.08 as in its README's commands (its argument defaults are m = 3 and lamda = 0.08). Its scores' factor
+    1 / sqrt(calibration sequences) is common to a block, which changes no share.
 
     Differs: the reference loads the model in float16; among weights tied at a row's threshold it prunes the earlier
     ones, here the later ones go (as in `wanda`); where every block has the same ratio it divides by zero, here every

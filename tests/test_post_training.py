@@ -1,5 +1,5 @@
-"""Post-training pruning of a language model, block by block: Wanda, RIA, OWL and SparseGPT against independent computations of
-what their papers and reference code compute, on a tiny Llama."""
+"""Post-training pruning of a language model, block by block: Wanda, RIA, OWL and SparseGPT against independent
+computations of what their papers and reference code compute, on tiny Llamas."""
 from __future__ import annotations
 
 import copy

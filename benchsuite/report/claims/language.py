@@ -1,7 +1,7 @@
 """The published claims of post-training pruning of language models (Wanda: Sun et al. 2023; SparseGPT: Frantar &
-Alistarh 2023; RIA: Zhang et al. 2024; OWL: Yin et al. 2024), tested on a language-model leaderboard's numbers. The outcomes are each held-out chunk's mean token
-loss (seeds x chunks); a comparison "won" supports the claim, and a difference is written as the ratio of the two
-perplexities."""
+Alistarh 2023; RIA: Zhang et al. 2024; OWL: Yin et al. 2024), tested on a language-model leaderboard's numbers. The
+outcomes are each held-out chunk's mean token loss (seeds x chunks); a comparison "won" supports the claim, and a
+difference is written as the ratio of the two perplexities."""
 from __future__ import annotations
 
 import math
