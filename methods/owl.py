@@ -3,10 +3,10 @@ High Sparsity"): blocks that hold more outlier activations are pruned less, the 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from benchsuite import register_method
 from benchsuite.methods.wanda import wanda
+from benchsuite.models.causal import linears
 from benchsuite.pruning.calibration import allocates
 
 
@@ -14,10 +14,10 @@ def outlier_ratios(calibration, m: float) -> list[float]:
     """Per block of the dense model (dense blocks fed forward): the share of its Wanda scores |W_ij| * ||X_j||_2, all
     its linear layers' together, above m times their mean."""
     out = []
-    for i, block in enumerate(calibration.model.blocks):
+    for i, block in enumerate(calibration.blocks):
         inputs = calibration.layer_inputs(i)
-        scores = torch.cat([(mod.weight.detach().abs() * inputs[f"{name}.weight"].norm(dim=0)).flatten()
-                            for name, mod in block.named_modules() if isinstance(mod, nn.Linear)])
+        scores = torch.cat([(mod.weight.detach().abs() * inputs[name].norm(dim=0)).flatten()
+                            for name, mod in linears(block).items()])
         out.append(float((scores > m * scores.mean()).double().mean()))
     return out
 

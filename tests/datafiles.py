@@ -1,7 +1,6 @@
 """Small datasets and models written in the real on-disk formats, for the loaders' tests."""
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 
@@ -11,11 +10,10 @@ import torch
 from PIL import Image
 from tokenizers import pre_tokenizers
 
-from benchsuite.models.llama import Llama, LlamaConfig
-
-# GGUF's tensor names for the layers of a block, written out here as the format states them (not imported)
-NAMES = {"attn_norm": "attn_norm", "attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_output": "attn.o",
-         "ffn_norm": "mlp_norm", "ffn_gate": "mlp.gate", "ffn_up": "mlp.up", "ffn_down": "mlp.down"}
+# GGUF's tensor names for the layers of a Llama block and Hugging Face's, written out here as the formats state them
+NAMES = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+         "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+         "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
 
 
 def write_mnist(root: Path, n_train: int = 120, n_test: int = 40) -> None:
@@ -69,69 +67,73 @@ def write_imagenet(root: Path, classes: int = 3, train_per_class: int = 100, val
                 Image.fromarray(pixels).save(folder / f"{split}_{c}_{i}.JPEG", format="JPEG")
 
 
-def write_gguf(path, model):
-    """`model` as a GGUF file with a byte-level BPE tokenizer: the 256 byte symbols and the merges t+h, th+e, Ġ+a."""
-    c = model.config
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_block_count(c.layers), w.add_context_length(64), w.add_embedding_length(c.dim)
-    w.add_feed_forward_length(c.hidden), w.add_head_count(c.heads), w.add_head_count_kv(c.kv_heads)
-    w.add_rope_freq_base(c.rope_base), w.add_layer_norm_rms_eps(c.eps)
+def byte_tokenizer():
+    """Byte-level BPE: the 256 byte symbols and the merges t+h, th+e, Ġ+a (259 tokens)."""
+    from tokenizers import Tokenizer, decoders, models
+
     tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + ["th", "the", "Ġa"]
-    w.add_tokenizer_model("gpt2"), w.add_tokenizer_pre("smollm"), w.add_token_list(tokens)
-    w.add_token_merges(["t h", "th e", "Ġ a"])
-    state = {k: v.numpy() for k, v in model.state_dict().items()}
-    w.add_tensor("token_embd.weight", state.pop("embed.weight"))
-    w.add_tensor("output_norm.weight", state.pop("norm.weight"))
-    w.add_tensor("output.weight", state.pop("head.weight"))
-    for i in range(c.layers):
-        for gguf_name, name in NAMES.items():
-            w.add_tensor(f"blk.{i}.{gguf_name}.weight", np.ascontiguousarray(state.pop(f"blocks.{i}.{name}.weight")))
-    assert not state
-    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
+    tok = Tokenizer(models.BPE({t: i for i, t in enumerate(tokens)}, [("t", "h"), ("th", "e"), ("Ġ", "a")]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    return tok
 
 
-TINY = LlamaConfig(vocab=259, dim=16, layers=2, heads=4, kv_heads=2, hidden=24, rope_base=10000.0, tied=False)
+def tiny_lm(arch="llama", seed=0, layers=2):
+    """A tiny transformers causal LM with random weights (normal, std 0.3), built from its config class: Llama, Qwen2
+    (q, k and v with biases), Mistral (sliding-window attention) or OPT (LayerNorm, learned positions, fc1/fc2)."""
+    import transformers as t
 
-
-def tiny_model(seed=0, config=TINY):
-    """A tiny Llama with random weights (normal, std 0.3)."""
+    width = dict(vocab_size=259, hidden_size=16, num_hidden_layers=layers, num_attention_heads=4)
+    config = {"llama": lambda: t.LlamaConfig(**width, num_key_value_heads=2, intermediate_size=24,
+                                             tie_word_embeddings=False),
+              "qwen2": lambda: t.Qwen2Config(**width, num_key_value_heads=2, intermediate_size=24),
+              "mistral": lambda: t.MistralConfig(**width, num_key_value_heads=2, intermediate_size=24,
+                                                 sliding_window=8),
+              "opt": lambda: t.OPTConfig(**width, ffn_dim=24, word_embed_proj_dim=16)}[arch]()
     torch.manual_seed(seed)
-    model = Llama(config).eval()
+    model = t.AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.3)
     return model
 
 
-def write_hf(folder: Path, model, tokenizer) -> Path:
-    """`model` as a Hugging Face Llama folder: config.json, model.safetensors and tokenizer.json. Hugging Face pairs
-    rotary dimensions j and j + d/2 of a head, so the rows of q and k are reordered from interleaved pairs: each head's
-    even rows, then its odd rows."""
-    from safetensors.torch import save_file
+def write_hf(folder: Path, model, tokenizer=None, shard: str | None = None) -> Path:
+    """`model` as a Hugging Face folder (config.json, safetensors weights, sharded if `shard` is a size such as
+    "20KB") with `tokenizer` (the byte-level one if None) as tokenizer.json."""
+    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
+    (tokenizer or byte_tokenizer()).save(str(folder / "tokenizer.json"))
+    return folder
 
+
+def write_gguf(path, model):
+    """A transformers Llama as a GGUF file, as llama.cpp's converter writes one: its tensors under GGUF's names, the
+    rows of q and k reordered from Hugging Face's half-split rotary pairs (j, j + d/2) to interleaved pairs
+    (2j, 2j + 1), and the byte-level BPE tokenizer of `byte_tokenizer`."""
     c = model.config
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "llama", "hidden_act": "silu", "vocab_size": c.vocab, "hidden_size": c.dim,
-        "num_hidden_layers": c.layers, "num_attention_heads": c.heads, "num_key_value_heads": c.kv_heads,
-        "intermediate_size": c.hidden, "rope_theta": c.rope_base, "rms_norm_eps": c.eps,
-        "tie_word_embeddings": c.tied}))
-    d = c.dim // c.heads
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    out = {"model.embed_tokens.weight": state.pop("embed.weight"), "model.norm.weight": state.pop("norm.weight"),
-           "lm_head.weight": state.pop("head.weight")}
-    hf = {"attn.q": "self_attn.q_proj", "attn.k": "self_attn.k_proj", "attn.v": "self_attn.v_proj",
-          "attn.o": "self_attn.o_proj", "mlp.gate": "mlp.gate_proj", "mlp.up": "mlp.up_proj",
-          "mlp.down": "mlp.down_proj", "attn_norm": "input_layernorm", "mlp_norm": "post_attention_layernorm"}
-    for name, value in state.items():
-        part = name.split(".", 2)[2].removesuffix(".weight")
-        heads = {"attn.q": c.heads, "attn.k": c.kv_heads}.get(part)
-        if heads:
-            value = value[[h * d + 2 * j + r for h in range(heads) for r in (0, 1) for j in range(d // 2)]]
-        out[f"model.layers.{name.split('.')[1]}.{hf[part]}.weight"] = value.contiguous()
-    save_file(out, str(folder / "model.safetensors"))
-    tokenizer.save(str(folder / "tokenizer.json"))
-    return folder / "model.safetensors"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(c.num_hidden_layers), w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size), w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads), w.add_head_count_kv(c.num_key_value_heads)
+    w.add_rope_freq_base(c.rope_parameters["rope_theta"]), w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + ["th", "the", "Ġa"]
+    w.add_tokenizer_model("gpt2"), w.add_tokenizer_pre("smollm"), w.add_token_list(tokens)
+    w.add_token_merges(["t h", "th e", "Ġ a"])
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+
+    def interleave(x, heads):
+        return x.reshape(heads, 2, x.shape[0] // heads // 2, *x.shape[1:]).swapaxes(1, 2).reshape(x.shape)
+
+    w.add_tensor("token_embd.weight", state.pop("model.embed_tokens.weight"))
+    w.add_tensor("output_norm.weight", state.pop("model.norm.weight"))
+    w.add_tensor("output.weight", state.pop("lm_head.weight"))
+    for i in range(c.num_hidden_layers):
+        for gguf_name, name in NAMES.items():
+            x = state.pop(f"model.layers.{i}.{name}.weight")
+            heads = {"attn_q": c.num_attention_heads, "attn_k": c.num_key_value_heads}.get(gguf_name)
+            w.add_tensor(f"blk.{i}.{gguf_name}.weight", np.ascontiguousarray(interleave(x, heads) if heads else x))
+    assert not state
+    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
 
 
 def method_package(root: Path, source: str, name: str = "mymethods") -> Path:

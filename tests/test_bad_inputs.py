@@ -10,14 +10,15 @@ import shutil
 import gguf
 import pytest
 import torch
-from datafiles import method_package, tiny_model, write_gguf
+from datafiles import method_package, tiny_lm, write_gguf
 from torch import nn
 
 import benchsuite as bs
 from benchsuite.contract.masks import SmallNet
 from benchsuite.data import load_dataset
 from benchsuite.files import sha256
-from benchsuite.models.gguf import load_gguf
+from benchsuite.models.causal import load_causal_lm
+from benchsuite.models.gguf import gguf_tokenizer
 from benchsuite.plan.pairs import WeightsFile, get_pair
 from benchsuite.pruning.context import Context, call_method, target_for
 from benchsuite.pruning.masks import MaskError
@@ -121,7 +122,7 @@ API = [  # (what, call, error type or None, words or a check of the result)
     ("synflow with iterations='x'", lambda: bs.prune(lenet300(), "synflow", 4, batch(), iterations="x"), ValueError,
      "hyperparameter iterations takes a int \\(its default is 100\\), got 'x'"),
     ("method name None", lambda: bs.prune(lenet300(), None, 4, batch()), TypeError, "a method is named by a string"),
-    ("wanda with no calibration tokens", lambda: bs.prune(tiny_model(), "wanda", "50%", None), ValueError,
+    ("wanda with no calibration tokens", lambda: bs.prune(tiny_lm(), "wanda", "50%", None), ValueError,
      "prunes a language model from calibration token ids"),
     ("a model that is only a classifier", lambda: bs.prune(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)),
                                                            "global_magnitude", 1, batch()),
@@ -181,7 +182,7 @@ def test_a_checkpoint_is_checked_before_anything_runs(tmp_path):
 @pytest.fixture
 def good_gguf(tmp_path):
     path = tmp_path / "tiny.gguf"
-    write_gguf(path, tiny_model())
+    write_gguf(path, tiny_lm())
     return path
 
 
@@ -199,8 +200,11 @@ def test_a_broken_gguf_file_is_named(good_gguf, tmp_path, damage):
         w = gguf.GGUFWriter(str(path), "llama")  # a Llama GGUF with its tensors but none of its hyperparameters
         w.add_tensor("token_embd.weight", torch.zeros(4, 4).numpy())
         w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
-    with pytest.raises(ValueError, match=f"{path}: not a readable Llama GGUF file"):
-        load_gguf(path)
+    words = ("a GGUF file without its model's sizes \\(llama.block_count, llama.embedding_length"
+             if damage == "no metadata" else "not a readable GGUF file")
+    for read in (load_causal_lm, gguf_tokenizer):  # not transformers' default 7B-parameter Llama: memory runs out
+        with pytest.raises(ValueError, match=f"{path}: {words}"):
+            read(path)
 
 
 def test_a_damaged_dense_model_sidecar_is_named(tmp_path):

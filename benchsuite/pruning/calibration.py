@@ -1,11 +1,11 @@
-"""Post-training pruning of a language model, block by block, as Wanda's and SparseGPT's code do it: the calibration
-sequences enter block 0; each block's method sees the inputs of the block's linear layers as they come out of the
-blocks already pruned, its masks (and new weights) are written into the block, and the pruned block's outputs feed
-the next. A method that never asks for the inputs (magnitude) runs no forward pass at all. Differs: the reference code
-runs one calibration sequence per forward pass, here `CHUNK` at a time; float32 sums then round differently, and
-scores a few float32 steps apart can swap, which the pruned blocks carry forward (RIA at 50% on SmolLM2-135M: the
-same masks as one sequence at a time in blocks 0-16; from two scores 1.8e-7 apart in block 17 on, 9,724 of 106
-million weights differ)."""
+"""Post-training pruning of a language model (a transformers causal LM), block by block (a block is a decoder layer), as
+Wanda's and SparseGPT's code do it: the calibration sequences enter block 0; each block's method sees the inputs of the
+block's linear layers as they come out of the blocks already pruned, its masks (and new weights) are written into the
+block, and the pruned block's outputs feed the next. A method that never asks for the inputs (magnitude) runs no forward
+pass at all. Differs: the reference code runs one calibration sequence per forward pass, here `CHUNK` at a time; float32
+sums then round differently, and scores a few float32 steps apart can swap, which the pruned blocks carry forward (RIA
+at 50% on SmolLM2-135M, measured when the suite ran its own Llama module: the same masks as one sequence at a time in
+blocks 0-16; from two scores 1.8e-7 apart in block 17 on, 9,724 of 106 million weights differed)."""
 from __future__ import annotations
 
 import copy
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..models.causal import decoder_layers, linears
 from . import context
 from .context import Context, Masks, call_method
 from .masks import MaskError
@@ -27,37 +28,63 @@ from .targets import Target, fits, parse_pattern, parse_sparsity
 CHUNK = 8  # calibration sequences per forward pass: bounds the memory of attention
 
 
+class _Caught(Exception):
+    """Stops the model's forward pass at its first decoder layer, once that layer's inputs are kept."""
+
+
 class Calibration:
-    """The hidden states of the calibration sequences (token ids (n, T)) as they enter block `i`, computed through
-    blocks 0..i-1 as they are when asked (pruned, in a post-training pass)."""
+    """The hidden states of the calibration sequences (token ids (n, T)) as they enter decoder layer `i`, in chunks of
+    `CHUNK` sequences, each with the keyword arguments the model gives its layers (rotary embeddings, attention mask,
+    positions: caught at layer 0, as Wanda's and SparseGPT's code catch them), computed through layers 0..i-1 as
+    they are when asked (pruned, in a post-training pass)."""
 
     def __init__(self, model: nn.Module, tokens: Tensor) -> None:
         self.model, self.tokens = model, tokens
-        self.at, self.x = 0, None
+        self.prefix, self.blocks = decoder_layers(model)
+        self.at, self.x, self.kwargs = 0, None, None
 
-    def _run(self, block: nn.Module, x: Tensor) -> Tensor:
-        rope = self.model.rope(x.shape[1])
-        return torch.cat([block(part, rope) for part in x.split(CHUNK)])
+    def _first(self) -> tuple[list[Tensor], list[dict[str, Any]]]:
+        inputs, kwargs = [], []
+
+        def catch(module, args, kw):
+            inputs.append(args[0] if args else kw.pop("hidden_states"))
+            kwargs.append(kw)
+            raise _Caught
+
+        handle = self.blocks[0].register_forward_pre_hook(catch, with_kwargs=True)
+        device = next(self.model.parameters()).device
+        try:
+            for part in self.tokens.split(CHUNK):
+                try:
+                    self.model(part.to(device), use_cache=False)
+                except _Caught:
+                    pass
+        finally:
+            handle.remove()
+        return inputs, kwargs
+
+    def _run(self, block: nn.Module, x: list[Tensor]) -> list[Tensor]:
+        outputs = [block(part, **kw) for part, kw in zip(x, self.kwargs)]
+        return [out[0] if isinstance(out, tuple) else out for out in outputs]
 
     @torch.no_grad()
-    def inputs(self, i: int) -> Tensor:
+    def inputs(self, i: int) -> list[Tensor]:
         if self.x is None or i < self.at:
-            self.at, self.x = 0, self.model.embed(self.tokens.to(self.model.embed.weight.device))
+            self.at, (self.x, self.kwargs) = 0, self._first()
         while self.at < i:
-            self.x, self.at = self._run(self.model.blocks[self.at], self.x), self.at + 1
+            self.x, self.at = self._run(self.blocks[self.at], self.x), self.at + 1
         return self.x
 
     @torch.no_grad()
     def layer_inputs(self, i: int) -> dict[str, Tensor]:
-        """The input of every linear layer of block `i` over all calibration tokens, (tokens, in_features), by weight
-        name within the block."""
-        block, seen = self.model.blocks[i], {}
-        linears = {f"{n}.weight": m for n, m in block.named_modules() if isinstance(m, nn.Linear)}
+        """The input of every linear layer of decoder layer `i` over all calibration tokens, (tokens, in_features), by
+        weight name within the layer."""
+        block, seen = self.blocks[i], {}
 
         def keep(name: str):
             return lambda module, args: seen.setdefault(name, []).append(args[0].reshape(-1, args[0].shape[-1]))
 
-        handles = [m.register_forward_pre_hook(keep(name)) for name, m in linears.items()]
+        handles = [m.register_forward_pre_hook(keep(name)) for name, m in linears(block).items()]
         try:
             self._run(block, self.inputs(i))
         finally:
@@ -68,15 +95,15 @@ class Calibration:
 
 @dataclass
 class BlockContext(Context):
-    """What a post-training method sees for one block: the block (read only) with its linear layers as the prunable
-    weights (`attn.q.weight`, ..., `mlp.down.weight`), their target, the calibration token ids as the batch, and the
-    layers' calibration inputs on demand."""
+    """What a post-training method sees for one block (a decoder layer): the block (read only) with its linear layers as
+    the prunable weights (`self_attn.q_proj.weight`, ..., `mlp.down_proj.weight` in a Llama), their target, the
+    calibration token ids as the batch, and the layers' calibration inputs on demand."""
 
     calibration: Calibration | None = None
     index: int = 0
 
     def __post_init__(self) -> None:
-        self.layers = {f"{n}.weight": m for n, m in self.model.named_modules() if isinstance(m, nn.Linear)}
+        self.layers = linears(self.model)
 
     @cached_property
     def inputs(self) -> dict[str, Tensor]:
@@ -142,7 +169,7 @@ def allocate(method: Method, calibration: Calibration, compression: str, kwargs:
     if method.kind_for(compression) not in ("layer", "row"):
         raise ValueError(f"method {method.name!r}: an allocation gives the blocks their sparsities, so it takes a "
                          f"sparsity ('50%') for a layer or row target, not {compression!r}")
-    sparsity, blocks = parse_sparsity(compression), len(calibration.model.blocks)
+    sparsity, blocks = parse_sparsity(compression), len(calibration.blocks)
     out = [float(s) for s in allocation(calibration, sparsity, **(kwargs or method.bind({})[1]))]
     if len(out) != blocks or not all(0 <= s < 1 for s in out) or abs(sum(out) / blocks - sparsity) > 1e-9:
         raise ValueError(f"method {method.name!r}: its allocation must give each of the {blocks} blocks a sparsity in "
@@ -153,13 +180,11 @@ def allocate(method: Method, calibration: Calibration, compression: str, kwargs:
 
 def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Tensor, seed: int = 0,
                  kwargs: dict[str, Any] | None = None) -> Masks:
-    """Prune `model` (a Llama) in place, block by block, with `method` (stage post_training) for `compression`, from
-    the calibration token ids `tokens` (n, T); the masks and new weights are written into the model as each block is
-    done. Returns the masks of every prunable weight (`blocks.{i}.attn.q.weight`, ...) with the new weights the method
-    gave (SparseGPT's)."""
-    if not all(hasattr(model, a) for a in ("embed", "blocks", "rope")):
-        raise ValueError(f"method {method.name!r} prunes a language model block by block; {type(model).__name__} is "
-                         f"not one (a benchsuite.models.llama.Llama, e.g. from benchsuite.models.gguf.load_gguf)")
+    """Prune `model` (a transformers causal LM) in place, decoder layer by decoder layer, with `method` (stage
+    post_training) for `compression`, from the calibration token ids `tokens` (n, T); the masks and new weights are
+    written into the model as each layer is done. Returns the masks of every prunable weight
+    (`model.layers.{i}.self_attn.q_proj.weight`, ...) with the new weights the method gave (SparseGPT's)."""
+    prefix, _ = decoder_layers(model)
     if method.stage != "post_training":
         raise ValueError(f"method {method.name!r} acts at stage {method.stage!r}; a language model is pruned after "
                          f"training from calibration data by a method of stage 'post_training'")
@@ -170,8 +195,8 @@ def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Ten
         raise ValueError(f"method {method.name!r} (targets {', '.join(method.kinds)}): {e}") from None
     calibration, generator = Calibration(model, tokens), torch.Generator().manual_seed(seed)
     sparsities = allocate(method, calibration, compression, kwargs)
-    for i, block in enumerate(model.blocks):
-        shapes = {f"{n}.weight": m.weight.shape for n, m in block.named_modules() if isinstance(m, nn.Linear)}
+    for i, block in enumerate(calibration.blocks):
+        shapes = {name: m.weight.shape for name, m in linears(block).items()}
         target = block_target(kind, shapes, compression) if sparsities is None else \
             Target.sparse(kind, shapes, sparsities[i])
         ctx = BlockContext(block, target, (tokens, tokens), generator, calibration=calibration, index=i)
@@ -180,9 +205,9 @@ def prune_blocks(model: nn.Module, method: Method, compression: str, tokens: Ten
             for name, mask in masks.items():
                 weight = block.get_parameter(name)
                 weight.copy_(masks.weights.get(name, weight).to(weight) * mask.to(weight))
-                out[f"blocks.{i}.{name}"] = mask
+                out[f"{prefix}.{i}.{name}"] = mask
                 if name in masks.weights:
-                    weights[f"blocks.{i}.{name}"] = weight.detach().clone()
+                    weights[f"{prefix}.{i}.{name}"] = weight.detach().clone()
     return Masks(out, weights)
 
 
@@ -201,10 +226,9 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
     if m.stage != "post_training":
         return context.prune_once(model, method, compression, batch, seed, **hyperparameters)
     _, kwargs = m.bind(hyperparameters)
+    decoder_layers(model)  # a model that is not a causal LM is named before its batch
     tokens = batch[0] if isinstance(batch, (tuple, list)) and batch else None
-    language = all(hasattr(model, a) for a in ("embed", "blocks", "rope"))  # else prune_blocks names the model
-    if language and not (isinstance(tokens, Tensor) and tokens.dim() == 2 and not tokens.is_floating_point()
-                         and len(tokens)):
+    if not (isinstance(tokens, Tensor) and tokens.dim() == 2 and not tokens.is_floating_point() and len(tokens)):
         raise ValueError(f"method {method!r} prunes a language model from calibration token ids: pass "
                          f"batch=(tokens, tokens) with tokens a (sequences, length) integer tensor, at least one "
                          f"sequence")

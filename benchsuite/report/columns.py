@@ -95,6 +95,13 @@ LANGUAGE = {
     "chunk_nll": "each chunk's summed loss (float64) of the pruned model, for paired tests",
     "dense_chunk_nll": "the same for the dense model",
     "eval_seconds": "seconds to score the held-out chunks",
+    "generation": "the whole speed record: device, threads, prompt and decoded tokens, each model's prefill time and "
+                  "decode time per token in every round",
+    "prefill_speedup": "the dense model's prefill time (512 tokens, batch 1) over the pruned model's, each the fastest "
+                       "of its interleaved rounds",
+    "decode_speedup": "the pruned model's decode speed (tokens/s over 64 greedy tokens with the KV cache) over the "
+                      "dense model's",
+    "transformers": "transformers version that ran the model",
 }
 GROUPS = {"The case": CASE, "Accuracy": ACCURACY, "Size and FLOPs": SIZE, "Training and pruning cost": COST,
           "Measured speed": SPEED, "Language models": LANGUAGE}

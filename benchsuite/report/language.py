@@ -1,6 +1,6 @@
 """The leaderboard of a language-model sweep: each method's perplexity at each sparsity with its interval over
-calibration seeds and held-out chunks, the sparsity it achieved, the time its pass took, a plot, and findings that
-test the published claims of post-training pruning on these numbers.
+calibration seeds and held-out chunks, the sparsity it achieved, the time its pass took, its measured prefill and
+decode speedup, a plot, and findings that test the published claims of post-training pruning on these numbers.
 
 The unit of a comparison is a held-out chunk: its mean per-token loss (log-perplexity) under each model. A table
 (seeds x chunks) of those losses is what `stats.interval` and `stats.compare` take for top-1, so perplexity gets the
@@ -59,6 +59,7 @@ class Cells:
             rows.append({**dict(zip(KEYS, key)), "perplexity": math.exp(e.mean), "low": math.exp(e.low),
                          "high": math.exp(e.high), "n": e.seeds, "sparsity_achieved": g.sparsity_achieved.mean(),
                          "sparsity": g.sparsity.iloc[0], "prune_seconds": g.prune_seconds.median(),
+                         "prefill_speedup": g.prefill_speedup.median(), "decode_speedup": g.decode_speedup.median(),
                          "dense_perplexity": g.dense_perplexity.iloc[0]})
         return pd.DataFrame(rows)
 
@@ -139,24 +140,33 @@ def render(frame: pd.DataFrame, cells: Cells, agg: pd.DataFrame, sweep: str, n_c
         "Cells are the geometric mean over calibration seeds with a 95% t interval (n = seeds) whose "
         "variance adds the held-out chunks' noise and the calibration seeds' (magnitude reads no calibration data: "
         "one seed, and its interval holds the chunks' noise alone). Lower is better.", "",
-        "Latency is not measured for "
-        "this pair: a masked model runs the dense kernels, and the GPU's 2:4 kernels were slower than dense ones at "
-        "this model's sizes when measured (the suite's docs, 'Run on GPUs and many machines'). Every case is in `results.csv`, with each held-out chunk's summed loss (`chunk_nll`) for paired "
-        "comparisons.",
+        f"Speed is measured for every case beside the dense model, in the form the pruned model runs in (a masked "
+        f"model runs the dense kernels over its zeros, so a CPU runs it at dense speed): prefill of "
+        f"{first.generation['prefill_tokens']} tokens and decode of {first.generation['decode_tokens']} greedy "
+        f"tokens with the KV cache, batch 1, with torch.utils.benchmark in {first.generation['rounds']} interleaved "
+        "rounds, each model's time its fastest round; the speedup is the dense time over the pruned one, median "
+        "over seeds. Speedups a few percent either side of 1 are the machine's noise. Every case is in "
+        "`results.csv`, with each held-out chunk's summed loss (`chunk_nll`) for paired comparisons and every "
+        "round's times (`generation`).",
     ]
     for (pair, weights), w in agg.groupby(["pair", "weights"]):
         dense = losses(frame[(frame.pair == pair) & (frame.weights == weights)].iloc[:1], "dense_chunk_nll")
         d = interval(dense, bounds=(0.0, math.inf), proportion=False)
         sha = frame[(frame.pair == pair) & (frame.weights == weights)].weights_sha256.iloc[0]
+        gen = frame[(frame.pair == pair) & (frame.weights == weights)].generation.iloc[0]
         lines += [
             "", f"## {pair}, weights {weights}", "", f"![{pair}]({pair}-{weights}.png)", "",
             f"Dense model: perplexity {math.exp(d.mean):.2f} [{math.exp(d.low):.2f}, {math.exp(d.high):.2f}] "
-            f"(file sha256 {sha[:16]}…).", "",
+            f"(checkpoint sha256 {sha[:16]}…).", "",
             "### Perplexity", "", _table(w, _cell),
             "", "### Achieved sparsity of the pruned layers (%)", "",
             _table(w, lambda r: f"{r.sparsity_achieved * 100:.2f}"),
             "", "### Pruning pass (seconds, median over seeds; calibration forward passes included)", "",
             _table(w, lambda r: f"{r.prune_seconds:.0f}"),
+            "", f"### Measured speedup over the dense model: prefill / decode ({gen['device']}, {gen['threads']} "
+                f"threads; dense: {gen['prefill_ms']['dense']:.0f} ms prefill, "
+                f"{gen['decode_tokens_per_s']['dense']:.1f} tokens/s decode)", "",
+            _table(w, lambda r: f"{r.prefill_speedup:.2f} / {r.decode_speedup:.2f}"),
         ]
     lines += ["", "## Findings", "", explanation("held-out chunks, each a chunk's mean token loss"), "",
               *render_claims(found)]

@@ -1,6 +1,7 @@
-"""Running a case of a language-model pair: the dense model and its tokenized text (loaded once per process, the
-file checked against its sha256), the calibration sample the case's seed draws, the block-by-block pruning pass, and
-perplexity on the held-out chunks beside the dense model's (computed once per model and kept in the store)."""
+"""Running a case of a language-model pair: the dense model (through transformers) and its tokenized text (loaded
+once per process, the checkpoint checked against its sha256), the calibration sample the case's seed draws, the
+block-by-block pruning pass, perplexity on the held-out chunks beside the dense model's (computed once per model and
+kept in the store), and prefill and decode speed beside the dense model's."""
 from __future__ import annotations
 
 import copy
@@ -13,29 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+import transformers
+from torch import Tensor, nn
 
 from .. import __version__
 from ..data.text import Text, lee, wikitext2
-from ..files import package_file, sha256
-from ..models.gguf import load_gguf
-from ..models.hf import load_hf
-from ..models.llama import Llama
+from ..files import package_file
+from ..models.causal import checkpoint_sha256, load_causal_lm
 from ..plan.cases import SCHEMA_VERSION, Case
 from ..plan.pairs import PackagedFile, TextPair, WeightsFile, get_pair
 from ..pruning.calibration import prune_blocks
 from ..pruning.context import Masks
 from ..pruning.methods import get_method
 from ..pruning.targets import nominal
+from . import generation
+from .generation import PREFILL
 from .perplexity import chunk_nll, perplexity
 from .store import Store
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """A dense language model with its text (tokenized by the model's own tokenizer) and the sha256 of its file."""
+    """A dense language model with its text (tokenized by the model's own tokenizer) and its checkpoint's sha256."""
 
-    model: Llama
+    model: nn.Module
     text: Text
     sha256: str
 
@@ -45,27 +47,19 @@ class Prepared:
     """What a case's pruning pass starts from: a copy of the dense model (pruned in place) and the calibration token
     ids (sequences x length) its seed drew."""
 
-    model: Llama
+    model: nn.Module
     tokens: Tensor
 
 
-LOADERS = {".gguf": load_gguf, ".safetensors": load_hf}  # a Llama model and its tokenizer from a checkpoint file
-
-
 def model_file(source: PackagedFile | WeightsFile) -> Path:
-    """The checkpoint's file, checked against its sha256: a GGUF file, or a Hugging Face safetensors file (one file:
-    merge a sharded checkpoint first) with its config.json and tokenizer.json beside it."""
+    """The checkpoint (a GGUF file, or a Hugging Face model folder), checked against its sha256
+    (`causal.checkpoint_sha256`: over a folder's config, tokenizer and weights)."""
     path = package_file(source.package, source.file, source.install) if isinstance(source, PackagedFile) \
         else Path(source.path)
-    if path.suffix not in LOADERS:
-        raise ValueError(f"checkpoint {path}: a language-model pair reads Llama models from a GGUF file (.gguf) or "
-                         f"from one Hugging Face safetensors file (.safetensors) with config.json and tokenizer.json "
-                         f"beside it")
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    digest = sha256(path)
+    digest = checkpoint_sha256(path)
     if digest != source.sha256:
-        fix = f"reinstall it with: {source.install}" if isinstance(source, PackagedFile) else "check the file or the hash"
+        fix = f"reinstall it with: {source.install}" if isinstance(source, PackagedFile) else \
+            "check the checkpoint, or give this sha256 if the checkpoint is the one you mean"
         raise ValueError(f"checkpoint {path} has sha256 {digest}, not the expected {source.sha256}; {fix}")
     return path
 
@@ -94,9 +88,8 @@ class LanguageRunner:
         if key not in self._loaded:
             pair: TextPair = get_pair(case.pair)
             source = pair.source(case.weights)
-            path = model_file(source)
-            model, tokenizer = LOADERS[path.suffix](path)
-            text = read_text(pair.text, lambda s: tokenizer.encode(s).ids, self.data_root)
+            model, encode = load_causal_lm(model_file(source))
+            text = read_text(pair.text, encode, self.data_root)
             self._loaded[key] = Loaded(model.to(self.device), text, source.sha256)
         return self._loaded[key]
 
@@ -137,6 +130,7 @@ class LanguageRunner:
         dense, start = self.dense(case), time.perf_counter()
         nll = chunk_nll(model, self.chunks(case))
         seconds = time.perf_counter() - start
+        speed = generation.measure(self.loaded(case).model, model, self.loaded(case).text.evaluation[:PREFILL])
         prunable = sum(w.numel() for w in weights.values())
         kept = sum(int(w.count_nonzero()) for w in weights.values())
         return {
@@ -155,4 +149,6 @@ class LanguageRunner:
             "nonzero_params": sum(int(p.count_nonzero()) for p in model.parameters()), "prunable_params": prunable,
             "sparsity_achieved": 1 - kept / prunable,
             "layer_density": {n: float(m.float().mean()) for n, m in masks.items()}, "eval_seconds": seconds,
+            "generation": speed, "prefill_speedup": speed["prefill_speedup"], "decode_speedup": speed["decode_speedup"],
+            "transformers": transformers.__version__,
         }

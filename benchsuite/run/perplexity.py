@@ -11,14 +11,14 @@ from torch import Tensor, nn
 
 @torch.no_grad()
 def chunk_nll(model: nn.Module, chunks: Tensor) -> Tensor:
-    """The summed negative log-likelihood (float64) of each chunk's next-token predictions: every token but the first
-    of a chunk is predicted from those before it in the chunk."""
+    """The summed negative log-likelihood (float64) of each chunk's next-token predictions by `model` (a transformers
+    causal LM): every token but the first of a chunk is predicted from those before it in the chunk."""
     model.eval()
     out = torch.empty(len(chunks), dtype=torch.float64)
     device = next(model.parameters()).device
     for i, chunk in enumerate(chunks):
         x = chunk[None].to(device)
-        logits = model(x)[0, :-1].float()
+        logits = model(x, use_cache=False).logits[0, :-1].float()
         out[i] = F.cross_entropy(logits, x[0, 1:], reduction="sum").double()
     return out
 

@@ -45,18 +45,22 @@ class TestPostTrainingStep:
     benchsuite_stages = ("post_training",)
 
     def test_pruning_step(self, benchmark, benchsuite_method):
-        """One post-training pass over a small Llama (4 blocks of width 64) at 50%, 8 calibration sequences of 64."""
-        from benchsuite.models.llama import Llama, LlamaConfig
+        """One post-training pass over a small transformers Llama (4 blocks of width 64) at 50%, 8 calibration
+        sequences of 64."""
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        from benchsuite.models.causal import prunable as lm_prunable
         from benchsuite.pruning.calibration import prune_blocks
 
         benchmark.group = "prune llama-4x64 50%"
         torch.manual_seed(0)
-        model = Llama(LlamaConfig(vocab=256, dim=64, layers=4, heads=4, kv_heads=2, hidden=128)).eval()
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                                             num_key_value_heads=2, intermediate_size=128)).eval()
         tokens = torch.randint(0, 256, (8, 64), generator=torch.Generator().manual_seed(0))
         method = get_method(benchsuite_method)
         masks = benchmark.pedantic(prune_blocks, setup=lambda: ((copy.deepcopy(model), method, "50%", tokens), {}),
                                    rounds=3, warmup_rounds=1)
-        assert set(masks) == set(model.prunable())
+        assert set(masks) == set(lm_prunable(model))
 
 
 def _model(arch, masking):
