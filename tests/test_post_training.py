@@ -1,5 +1,6 @@
 """Post-training pruning of a language model, block by block: Wanda, RIA, OWL and SparseGPT against independent
-computations of what their papers and reference code compute, on tiny transformers Llamas."""
+computations of what their papers and reference code compute, on tiny transformers Llamas; the pass itself on each
+architecture family's tiny model."""
 from __future__ import annotations
 
 import copy
@@ -13,6 +14,7 @@ import dataclasses
 import numpy as np
 
 import benchsuite as bs
+from datafiles import tiny_lm
 from benchsuite.contract.post_training import tiny_llama, tokens
 from benchsuite.models.causal import decoder_layers, prunable
 from benchsuite.pruning import calibration
@@ -222,3 +224,38 @@ def test_bs_prune_runs_a_post_training_method_on_a_copy_and_returns_its_new_weig
     assert not bs.prune(model, "wanda", compression="50%", batch=(x, x)).weights  # Wanda keeps the weights it keeps
     with pytest.raises(ValueError, match="LeNet300 is not a Hugging Face causal language model"):
         bs.prune(bs.get_model("lenet300"), "wanda", compression="50%", batch=(torch.randn(2, 1, 28, 28), x))
+
+
+ARCHITECTURES = ("llama", "qwen2", "mistral", "opt")
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_each_layers_calibration_inputs_are_what_a_whole_model_forward_feeds_it_in_every_architecture(arch):
+    """The hidden states and keyword arguments caught at layer 0 (attention mask, rotary or learned positions, sliding
+    window) carry every later layer's inputs as the model's own forward computes them."""
+    model, x = tiny_lm(arch, layers=3), torch.randint(0, 259, (6, 24), generator=torch.Generator().manual_seed(1))
+    caught = calibration.Calibration(model, x)
+    for i in range(3):
+        expected, seen = linear_inputs(model, x, i), caught.layer_inputs(i)
+        assert set(seen) == set(expected) and len(seen) == (6 if arch == "opt" else 7)
+        for name, inputs in expected.items():
+            torch.testing.assert_close(seen[name], inputs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("method, compression", [("magnitude", "50%"), ("wanda", "60%"), ("wanda", "2:4")])
+def test_the_pass_prunes_every_decoder_linear_layer_of_every_architecture_to_its_exact_count(arch, method, compression):
+    model, x = tiny_lm(arch), torch.randint(0, 259, (4, 24), generator=torch.Generator().manual_seed(0))
+    before = copy.deepcopy(model.state_dict())
+    masks = bs.prune(model, method, compression=compression, batch=(x, x))
+    prefix, layers = decoder_layers(model)
+    assert set(masks) == {f"{prefix}.{i}.{n}.weight" for i, layer in enumerate(layers)
+                          for n, m in layer.named_modules() if isinstance(m, nn.Linear)}
+    for name, m in masks.items():
+        if compression == "2:4":
+            assert (m.reshape(m.shape[0], -1, 4).sum(-1) == 2).all(), name
+        else:  # Wanda: int(s k) of each row of k pruned; magnitude: int(s n) of the layer's n
+            groups = m if method == "wanda" else m.reshape(1, -1)
+            k = groups.shape[1]
+            assert (groups.sum(1) == k - int(float(compression[:-1]) / 100 * k)).all(), name
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
