@@ -219,6 +219,7 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
     assert "- p w 50%: **wanda**" in board and "every other method worse" in board
     assert "prefill / decode (cpu, 1 threads; dense: 100 ms prefill, 10.0 tokens/s decode)" in board
     assert "| wanda | 1.01 / 0.99 |" in board.replace("  ", " ")  # the median of 1.00, 1.01, 1.02
+    assert "Every case's speedups lie between 0.99 and 1.02" in board  # over seeds 0-2 and both speedups
     flipped = frame.assign(chunk_nll=[r.chunk_nll if r.compression != "2:4" else
                                       [v - 2.5 * 10 for v in r.chunk_nll] for r in frame.itertuples()])
     write(flipped, "lm", len(frame), tmp_path)
