@@ -80,7 +80,9 @@ def byte_tokenizer():
 
 def tiny_lm(arch="llama", seed=0, layers=2):
     """A tiny transformers causal LM with random weights (normal, std 0.3), built from its config class: Llama, Qwen2
-    (q, k and v with biases), Mistral (sliding-window attention) or OPT (LayerNorm, learned positions, fc1/fc2)."""
+    (q, k and v with biases), Mistral (sliding-window attention), OPT (LayerNorm, learned positions, fc1/fc2), and
+    models whose layers get different masks or rotary embeddings: Qwen2 with sliding windows after its first layer,
+    Gemma2 and Gemma3 (sliding-window and full attention alternating; Gemma3 with a rotary embedding for each)."""
     import transformers as t
 
     width = dict(vocab_size=259, hidden_size=16, num_hidden_layers=layers, num_attention_heads=4)
@@ -89,7 +91,15 @@ def tiny_lm(arch="llama", seed=0, layers=2):
               "qwen2": lambda: t.Qwen2Config(**width, num_key_value_heads=2, intermediate_size=24),
               "mistral": lambda: t.MistralConfig(**width, num_key_value_heads=2, intermediate_size=24,
                                                  sliding_window=8),
-              "opt": lambda: t.OPTConfig(**width, ffn_dim=24, word_embed_proj_dim=16)}[arch]()
+              "opt": lambda: t.OPTConfig(**width, ffn_dim=24, word_embed_proj_dim=16),
+              # layers that differ: sliding-window attention in the later half, or alternating with full attention
+              "qwen2-swa": lambda: t.Qwen2Config(**width, num_key_value_heads=2, intermediate_size=24,
+                                                 use_sliding_window=True, sliding_window=4, max_window_layers=1),
+              "gemma2": lambda: t.Gemma2Config(**width, num_key_value_heads=2, intermediate_size=24, head_dim=4,
+                                               sliding_window=4),
+              "gemma3": lambda: t.Gemma3TextConfig(**width, num_key_value_heads=2, intermediate_size=24, head_dim=4,
+                                                   sliding_window=4, layer_types=[("sliding_attention",
+                                                   "full_attention")[i % 2] for i in range(layers)])}[arch]()
     torch.manual_seed(seed)
     model = t.AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():

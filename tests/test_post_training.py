@@ -229,13 +229,14 @@ def test_bs_prune_runs_a_post_training_method_on_a_copy_and_returns_its_new_weig
 ARCHITECTURES = ("llama", "qwen2", "mistral", "opt")
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHITECTURES + ("qwen2-swa", "gemma2", "gemma3"))
 def test_each_layers_calibration_inputs_are_what_a_whole_model_forward_feeds_it_in_every_architecture(arch):
-    """The hidden states and keyword arguments caught at layer 0 (attention mask, rotary or learned positions, sliding
-    window) carry every later layer's inputs as the model's own forward computes them."""
-    model, x = tiny_lm(arch, layers=3), torch.randint(0, 259, (6, 24), generator=torch.Generator().manual_seed(1))
+    """The hidden states caught at layer 0 and each layer's own keyword arguments (attention mask, rotary or learned
+    positions, a sliding window in some layers only) carry every later layer's inputs as the model's own forward
+    computes them, in chunks of 8 sequences and a last one of 2."""
+    model, x = tiny_lm(arch, layers=4), torch.randint(0, 259, (10, 24), generator=torch.Generator().manual_seed(1))
     caught = calibration.Calibration(model, x)
-    for i in range(3):
+    for i in range(4):
         expected, seen = linear_inputs(model, x, i), caught.layer_inputs(i)
         assert set(seen) == set(expected) and len(seen) == (6 if arch == "opt" else 7)
         for name, inputs in expected.items():

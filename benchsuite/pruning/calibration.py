@@ -29,29 +29,37 @@ CHUNK = 8  # calibration sequences per forward pass: bounds the memory of attent
 
 
 class _Caught(Exception):
-    """Stops the model's forward pass at its first decoder layer, once that layer's inputs are kept."""
+    """Stops the model's forward pass at its last decoder layer, once every layer's keyword arguments are kept."""
 
 
 class Calibration:
     """The hidden states of the calibration sequences (token ids (n, T)) as they enter decoder layer `i`, in chunks of
-    `CHUNK` sequences, each with the keyword arguments the model gives its layers (rotary embeddings, attention mask,
-    positions: caught at layer 0, as Wanda's and SparseGPT's code catch them), computed through layers 0..i-1 as
-    they are when asked (pruned, in a post-training pass)."""
+    `CHUNK` sequences, each with the keyword arguments the model gives each layer (rotary embeddings, attention mask,
+    positions: Wanda's and SparseGPT's code catch layer 0's and give them to every layer, which holds for Llama but
+    not where layers differ), computed through layers 0..i-1 as they are when asked (pruned, in a post-training
+    pass)."""
 
     def __init__(self, model: nn.Module, tokens: Tensor) -> None:
         self.model, self.tokens = model, tokens
         self.prefix, self.blocks = decoder_layers(model)
-        self.at, self.x, self.kwargs = 0, None, None
+        self.at, self.x, self.first, self.kwargs = 0, None, None, None
 
-    def _first(self) -> tuple[list[Tensor], list[dict[str, Any]]]:
-        inputs, kwargs = [], []
+    def _first(self) -> tuple[list[Tensor], list[list[dict[str, Any]]]]:
+        """Per chunk: the hidden states entering layer 0, and the keyword arguments the model gives each layer (its
+        own: Gemma2's and Gemma3's layers alternate sliding-window and full attention masks and rotary embeddings,
+        as sliding-window Qwen's later layers do), caught by one forward pass stopped at the last layer."""
+        inputs, kwargs, last = [], [[] for _ in self.blocks], len(self.blocks) - 1
 
-        def catch(module, args, kw):
-            inputs.append(args[0] if args else kw.pop("hidden_states"))
-            kwargs.append(kw)
-            raise _Caught
+        def catch(i: int):
+            def hook(module, args, kw):
+                if i == 0:
+                    inputs.append(args[0] if args else kw["hidden_states"])
+                kwargs[i].append({k: v for k, v in kw.items() if k != "hidden_states"})
+                if i == last:
+                    raise _Caught
+            return hook
 
-        handle = self.blocks[0].register_forward_pre_hook(catch, with_kwargs=True)
+        handles = [block.register_forward_pre_hook(catch(i), with_kwargs=True) for i, block in enumerate(self.blocks)]
         device = next(self.model.parameters()).device
         try:
             for part in self.tokens.split(CHUNK):
@@ -60,33 +68,36 @@ class Calibration:
                 except _Caught:
                     pass
         finally:
-            handle.remove()
+            for h in handles:
+                h.remove()
         return inputs, kwargs
 
-    def _run(self, block: nn.Module, x: list[Tensor]) -> list[Tensor]:
-        outputs = [block(part, **kw) for part, kw in zip(x, self.kwargs)]
+    def _run(self, i: int, x: list[Tensor]) -> list[Tensor]:
+        outputs = [self.blocks[i](part, **kw) for part, kw in zip(x, self.kwargs[i])]
         return [out[0] if isinstance(out, tuple) else out for out in outputs]
 
     @torch.no_grad()
     def inputs(self, i: int) -> list[Tensor]:
+        if self.first is None:  # once: no weight it depends on is pruned (embeddings, positions stay)
+            self.first, self.kwargs = self._first()
         if self.x is None or i < self.at:
-            self.at, (self.x, self.kwargs) = 0, self._first()
+            self.at, self.x = 0, self.first
         while self.at < i:
-            self.x, self.at = self._run(self.blocks[self.at], self.x), self.at + 1
+            self.x, self.at = self._run(self.at, self.x), self.at + 1
         return self.x
 
     @torch.no_grad()
     def layer_inputs(self, i: int) -> dict[str, Tensor]:
         """The input of every linear layer of decoder layer `i` over all calibration tokens, (tokens, in_features), by
         weight name within the layer."""
-        block, seen = self.blocks[i], {}
+        x, seen = self.inputs(i), {}  # first: computing them may run the whole model, hooks off
 
         def keep(name: str):
             return lambda module, args: seen.setdefault(name, []).append(args[0].reshape(-1, args[0].shape[-1]))
 
-        handles = [m.register_forward_pre_hook(keep(name)) for name, m in linears(block).items()]
+        handles = [m.register_forward_pre_hook(keep(name)) for name, m in linears(self.blocks[i]).items()]
         try:
-            self._run(block, self.inputs(i))
+            self._run(i, x)
         finally:
             for h in handles:
                 h.remove()
