@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -37,8 +38,8 @@ def checkpoint_files(path: str | Path) -> list[Path]:
 def checkpoint_sha256(path: str | Path) -> str:
     """The sha256 of a GGUF file, or of a folder's deciding files: over their names and their own sha256s."""
     files = checkpoint_files(path)
-    if len(files) == 1 and files[0] == Path(path):
-        return sha256(files[0])
+    if Path(path).is_file():  # a GGUF file
+        return sha256(path)
     return hashlib.sha256("".join(f"{f.name} {sha256(f)}\n" for f in files).encode()).hexdigest()
 
 
@@ -74,20 +75,17 @@ def load_causal_lm(path: str | Path) -> tuple[nn.Module, Callable[[str], list[in
     return model.eval(), lambda text: tokenizer.encode(text).ids
 
 
-class _quiet:
+@contextmanager
+def _quiet(logging):
     """transformers' progress bars and warnings off while loading (a sweep loads a model once per worker)."""
-
-    def __init__(self, logging) -> None:
-        self.logging = logging
-
-    def __enter__(self) -> None:
-        self.level = self.logging.get_verbosity()
-        self.logging.set_verbosity_error()
-        self.logging.disable_progress_bar()
-
-    def __exit__(self, *exc) -> None:
-        self.logging.set_verbosity(self.level)
-        self.logging.enable_progress_bar()
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        logging.enable_progress_bar()
 
 
 def decoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
