@@ -23,7 +23,7 @@ from . import context
 from .context import Context, Masks, call_method
 from .masks import MaskError
 from .methods import Method, get_method
-from .targets import Target, fits, parse_pattern, parse_sparsity
+from .targets import STRUCTURED, Target, fits, parse_pattern, parse_sparsity
 
 CHUNK = 8  # calibration sequences per forward pass: bounds the memory of attention
 
@@ -47,7 +47,9 @@ class Calibration:
     def _first(self) -> tuple[list[Tensor], list[list[dict[str, Any]]]]:
         """Per chunk: the hidden states entering layer 0, and the keyword arguments the model gives each layer (its
         own: Gemma2's and Gemma3's layers alternate sliding-window and full attention masks and rotary embeddings,
-        as sliding-window Qwen's later layers do), caught by one forward pass stopped at the last layer."""
+        as sliding-window Qwen's later layers do), caught by one forward pass stopped at the last layer. The model
+        computes them before its first layer, from the positions alone, so the layers pass their input through
+        meanwhile: the pass costs the embeddings and the masks, not the layers."""
         inputs, kwargs, last = [], [[] for _ in self.blocks], len(self.blocks) - 1
 
         def catch(i: int):
@@ -59,7 +61,12 @@ class Calibration:
                     raise _Caught
             return hook
 
+        def through(hidden_states: Tensor | None = None, *args: Any, **kw: Any) -> Tensor:
+            return hidden_states if hidden_states is not None else args[0]
+
         handles = [block.register_forward_pre_hook(catch(i), with_kwargs=True) for i, block in enumerate(self.blocks)]
+        for block in self.blocks:
+            block.forward = through  # an instance attribute: the class's forward returns when it is deleted
         device = next(self.model.parameters()).device
         try:
             for part in self.tokens.split(CHUNK):
@@ -70,6 +77,8 @@ class Calibration:
         finally:
             for h in handles:
                 h.remove()
+            for block in self.blocks:
+                del block.forward
         return inputs, kwargs
 
     def _run(self, i: int, x: list[Tensor]) -> list[Tensor]:
@@ -231,7 +240,9 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
     prunable parameter, and a channel method one for every parameter that belongs to a pruned channel. A
     post-training method prunes a copy of a language model block by block from the calibration token ids
     `batch[0]` (sequences x length), with `compression` a sparsity ("50%") or an N:M pattern, and returns its masks
-    with the new weights it chose (`masks.weights`). Hyperparameters are passed by keyword. A method that acts
+    with the new weights it chose (`masks.weights`); a structured one (target `blocks` or `width`, compression a
+    share "25%") returns what it removes, a `Structure` that `compact(model, structure)` turns into the smaller
+    model. Hyperparameters are passed by keyword. A method that acts
     during training needs the harness's training loop: run it in a sweep."""
     m = get_method(method)
     if m.stage != "post_training":
@@ -243,4 +254,8 @@ def prune(model: nn.Module, method: str, compression: float | str, batch: tuple[
         raise ValueError(f"method {method!r} prunes a language model from calibration token ids: pass "
                          f"batch=(tokens, tokens) with tokens a (sequences, length) integer tensor, at least one "
                          f"sequence")
+    if m.kind_for(compression) in STRUCTURED:
+        from .structure import prune_structure
+
+        return prune_structure(model, m, compression, tokens, seed, kwargs)
     return prune_blocks(copy.deepcopy(model), m, compression, tokens, seed, kwargs)
