@@ -212,6 +212,9 @@ class Benchsuite:
                 metafunc.module, "benchsuite_stages", None)  # the stages whose methods it takes
             if stages is not None:
                 methods = [m for m in methods if get_method(m).stage in stages]
+            kinds = getattr(metafunc.cls, "benchsuite_kinds", None)  # and the targets
+            if kinds is not None:
+                methods = [m for m in methods if set(get_method(m).kinds) & set(kinds)]
             metafunc.parametrize("benchsuite_method", methods)
         if "benchsuite_case" in metafunc.fixturenames:
             if not self.cases() and self.no_cases:

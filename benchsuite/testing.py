@@ -3,6 +3,7 @@
     from benchsuite.testing import test_case      # noqa: F401  the selected sweep, one test per case
     from benchsuite.testing import TestContract   # noqa: F401  the mask contract, for every registered method
     from benchsuite.testing import TestPostTrainingContract  # noqa: F401  the same for post-training methods
+    from benchsuite.testing import TestStructureContract  # noqa: F401  and for structured language-model methods
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from benchsuite.run.numerics import pin
 
 pin()  # before anything below can run a torch kernel: the kernels are chosen at the first one
 
-from benchsuite.contract import TestContract, TestPostTrainingContract
+from benchsuite.contract import TestContract, TestPostTrainingContract, TestStructureContract
 from benchsuite.plan.cases import Case
 from benchsuite.plan.pairs import get_pair
 from benchsuite.plugin import RESULT, SOURCE, SWEEP_GROUP, TWINS
@@ -26,7 +27,7 @@ from benchsuite.run.store import Store
 if TYPE_CHECKING:
     from benchsuite.run.runner import Runner
 
-__all__ = ["TestContract", "TestPostTrainingContract", "test_case"]
+__all__ = ["TestContract", "TestPostTrainingContract", "TestStructureContract", "test_case"]
 
 
 def test_case(benchsuite_case: Case, benchmark, benchsuite_store: Store, benchsuite_rounds: int, benchsuite_gate: bool,

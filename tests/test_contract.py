@@ -1,2 +1,2 @@
 """The mask contract, run over every registered method."""
-from benchsuite.testing import TestContract, TestPostTrainingContract  # noqa: F401
+from benchsuite.testing import TestContract, TestPostTrainingContract, TestStructureContract  # noqa: F401

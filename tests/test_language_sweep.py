@@ -161,34 +161,39 @@ def test_a_language_sweep_runs_through_pytest_and_writes_its_leaderboard(tiny_gg
     pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
     args = ("--sweep", "tinylm", "--bench-dir", "bench", "-p", "no:randomly")
     result = pytester.runpytest_subprocess(*args)
-    result.assert_outcomes(passed=16)
-    result.stdout.fnmatch_lines(["[[]1/16[]] magnitude-lee-tiny-tiny-50%-s0: perplexity * (computed in *s)*",
-                                 "*leaderboard: */leaderboard/tinylm/README.md (16 of 16 cases stored)*",
+    result.assert_outcomes(passed=20)
+    result.stdout.fnmatch_lines(["[[]*/20[]] magnitude-lee-tiny-tiny-50%-s0: perplexity * (computed in *s)*",
+                                 "*leaderboard: */leaderboard/tinylm/README.md (20 of 20 cases stored)*",
                                  "pair * weights * sparsity * method * perplexity ?95% interval? * seeds",
                                  "lee-tiny * tiny * 50% * magnitude *", "lee-tiny * tiny * 2:4 * magnitude *"])
     rows = list(csv.DictReader(open(pytester.path / "leaderboard" / "tinylm" / "results.csv")))
-    assert len(rows) == 16 and {r["method"] for r in rows} == {"magnitude", "wanda", "sparsegpt", "ria", "owl"}
+    assert len(rows) == 20 and {r["method"] for r in rows} == {"magnitude", "wanda", "sparsegpt", "ria", "owl",
+                                                               "shortgpt", "flap"}
     board = (pytester.path / "leaderboard" / "tinylm" / "README.md").read_text()
     assert "### Perplexity" in board and "## Findings" in board and "missing" not in board
     owl = next(line for line in board.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip() == "owl")
     assert owl.rstrip(" |").endswith("| -")  # owl takes no 2:4: a dash
     assert (pytester.path / "leaderboard" / "tinylm" / "lee-tiny-tiny.png").stat().st_size > 10_000
     again = pytester.runpytest_subprocess(*args)
-    again.assert_outcomes(passed=16)
-    assert again.stdout.str().count("(from the store)") == 16 and "warning" not in again.stdout.str()
+    again.assert_outcomes(passed=20)
+    assert again.stdout.str().count("(from the store)") == 20 and "warning" not in again.stdout.str()
 
 
-def _rows(method, compression, losses, seed=0, length=11):
-    """A stored result of the leaderboard's kind, with each chunk's summed loss from its mean per-token loss."""
-    return {"pair": "p", "weights": "w", "method": method, "compression": compression, "seed": seed,
+def _rows(method, compression, losses, seed=0, length=11, target="layer", speed=(100.0, 100.0)):
+    """A stored result of the leaderboard's kind, with each chunk's summed loss from its mean per-token loss; `speed`:
+    the dense and pruned model's prefill time (ms) in each of two rounds (decode: a tenth)."""
+    return {"pair": "p", "weights": "w", "method": method, "compression": compression, "seed": seed, "target": target,
+            "params": 1_000_000, "nonzero_params": 500_000, "dense_params": 1_000_000,
             "sequence_length": length, "chunk_nll": [v * (length - 1) for v in losses],
             "dense_chunk_nll": [3.0 * (length - 1)] * len(losses), "sparsity_achieved": 0.5,
             "sparsity": 0.5 if ":" in compression else int(compression[:-1]) / 100, "prune_seconds": 1.0,
             "dense_perplexity": math.exp(3.0), "eval_chunks": len(losses), "eval_tokens": len(losses) * (length - 1),
-            "calibration_sequences": 4, "weights_sha256": "ab" * 32, "prefill_speedup": 1 + 0.01 * seed,
-            "decode_speedup": 0.99, "generation": {"device": "cpu", "threads": 1, "prefill_tokens": 512,
-                                                   "decode_tokens": 64, "rounds": 2, "prefill_ms": {"dense": 100.0},
-                                                   "decode_tokens_per_s": {"dense": 10.0}}}
+            "calibration_sequences": 4, "weights_sha256": "ab" * 32,
+            "prefill_speedup": speed[0] / speed[1] + 0.01 * seed, "decode_speedup": 0.99 * speed[0] / speed[1],
+            "generation": {"device": "cpu", "threads": 1, "prefill_tokens": 512, "decode_tokens": 64, "rounds": 2,
+                           "prefill_ms": {"dense": 100.0}, "decode_tokens_per_s": {"dense": 10.0},
+                           "prefill_rounds_ms": {"dense": [speed[0]] * 2, "pruned": [speed[1]] * 2},
+                           "decode_rounds_ms_per_token": {"dense": [speed[0] / 10] * 2, "pruned": [speed[1] / 10] * 2}}}
 
 
 def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
@@ -219,7 +224,7 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
     assert "- p w 50%: **wanda**" in board and "every other method worse" in board
     assert "prefill / decode (cpu, 1 threads; dense: 100 ms prefill, 10.0 tokens/s decode)" in board
     assert "| wanda | 1.01 / 0.99 |" in board.replace("  ", " ")  # the median of 1.00, 1.01, 1.02
-    assert "Every case's speedups lie between 0.99 and 1.02" in board  # over seeds 0-2 and both speedups
+    assert "Every masked case's speedups lie between 0.99 and 1.02" in board  # over seeds 0-2 and both speedups
     flipped = frame.assign(chunk_nll=[r.chunk_nll if r.compression != "2:4" else
                                       [v - 2.5 * 10 for v in r.chunk_nll] for r in frame.itertuples()])
     write(flipped, "lm", len(frame), tmp_path)
@@ -229,20 +234,57 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
 
 def test_the_lm_methods_sweep_puts_ria_and_owl_beside_wanda_and_tests_their_papers_claims(tmp_path):
     cases = SWEEPS.get("lm-methods").cases()
-    assert sorted({(c.method, c.compression) for c in cases}) == [("owl", "70%"), ("ria", "2:4"), ("ria", "50%"),
-                                                                  ("wanda", "2:4"), ("wanda", "50%"), ("wanda", "70%")]
-    assert {c.seed for c in cases} == {0, 1, 2} and len(cases) == 18
+    assert sorted({(c.method, c.compression) for c in cases}) == [
+        ("flap", "25%"), ("owl", "70%"), ("ria", "2:4"), ("ria", "50%"), ("shortgpt", "25%"), ("wanda", "2:4"),
+        ("wanda", "50%"), ("wanda", "70%")]
+    assert {c.seed for c in cases} == {0, 1, 2} and len(cases) == 24
     lm = {c.hash for c in SWEEPS.get("lm").cases()}
     assert {c.hash for c in cases if c.method == "wanda"} <= lm  # Wanda's cases are the lm sweep's own
     rng = np.random.default_rng(1)
     base = rng.normal(3.5, 0.3, 40)
     shift = {("wanda", "50%"): 0.5, ("wanda", "2:4"): 1.2, ("ria", "50%"): 0.4, ("ria", "2:4"): 1.0,
              ("wanda", "70%"): 1.5, ("owl", "70%"): 1.6}
+    structured = {("shortgpt", "25%"): (1.5, "blocks", (100.0, 75.0)), ("flap", "25%"): (0.9, "width", (100.0, 90.0))}
     frame = pd.DataFrame([_rows(m, c, base + s + rng.normal(0, 0.001, 40), seed)
-                          for (m, c), s in shift.items() for seed in (0, 1, 2)])
+                          for (m, c), s in shift.items() for seed in (0, 1, 2)]
+                         + [_rows(m, c, base + s + rng.normal(0, 0.001, 40), seed, target=t, speed=v)
+                            for (m, c), (s, t, v) in structured.items() for seed in (0, 1, 2)])
     _, found = write(frame, "lm-methods", len(frame), tmp_path)
     board = " ".join((tmp_path / "README.md").read_text().split())
+    assert "removing whole layers (shortgpt) costs more perplexity than removing heads and channels (flap) of as " \
+           "many parameters, at 25%** (Men et al. 2024; An et al. 2024) — reproduced" in board
+    assert "shortgpt at 25% runs prefill and decode at least 1.2x faster than the dense model** (Men et al. 2024; " \
+           "An et al. 2024) — reproduced: of 6 testable" in board  # 100 / 75 = 1.33 in every round
+    assert "flap at 25% runs prefill and decode at least 1.2x faster than the dense model** (Men et al. 2024; An et " \
+           "al. 2024) — contradicted" in board  # 100 / 90 = 1.11
+    assert "a compacted model's lie between 1.10 and 1.35" in board
     assert "ria has a lower perplexity than wanda at 50% and at 2:4** (Zhang et al. 2024) — reproduced: of 2 " \
            "testable" in board
     assert "50% (1.11x)" in board  # Wanda's perplexity over RIA's: exp(0.5 - 0.4)
     assert "owl has a lower perplexity than wanda at 70%** (Yin et al. 2024) — contradicted" in board
+
+
+@pytest.mark.parametrize("method", ["shortgpt", "flap"])
+def test_a_structured_case_scores_and_times_the_compacted_model_and_counts_what_it_removed(tiny_pair, tmp_path, method):
+    runner = LanguageRunner(tmp_path / "bench")
+    case = Case(tiny_pair.name, "tiny", method, "50%", 0)
+    ctx = runner.context(case)
+    dense = runner.loaded(case).model
+    before = {k: v.clone() for k, v in dense.state_dict().items()}
+    structure = runner.prune(case, ctx)
+    result = runner.finish(case, ctx, structure)
+    chunks = runner.loaded(case).text.chunks(32, 6)
+    with torch.no_grad():
+        logits = ctx.model(chunks).logits[:, :-1]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunks[:, 1:].reshape(-1))
+    assert result["perplexity"] == pytest.approx(math.exp(loss), rel=1e-5)
+    linear = lambda m: sum(p.numel() for n, p in m.named_parameters() if "layers" in n and n.endswith("proj.weight"))  # noqa: E731
+    assert result["prunable_params"] == linear(dense) and result["sparsity"] == 0.5
+    assert result["sparsity_achieved"] == pytest.approx(1 - linear(ctx.model) / linear(dense), rel=1e-12)
+    assert result["params"] == sum(p.numel() for p in ctx.model.parameters()) < result["dense_params"]
+    if method == "shortgpt":
+        assert len(result["blocks_removed"]) == 1 and result["sparsity_achieved"] == 0.5
+    else:
+        assert abs(result["sparsity_achieved"] - 0.5) < 0.2 and len(result["channels_kept"]) == 2
+    assert result["prefill_speedup"] > 0 and result["decode_speedup"] > 0
+    assert all(torch.equal(v, dense.state_dict()[k]) for k, v in before.items())

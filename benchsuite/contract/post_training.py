@@ -42,6 +42,7 @@ class TestPostTrainingContract:
     that hold under training. `benchsuite_method` runs over the registered post-training methods."""
 
     benchsuite_stages = ("post_training",)
+    benchsuite_kinds = ("layer", "row", "nm")  # structured methods: TestStructureContract
 
     @pytest.fixture
     def method(self, benchsuite_method) -> Method:

@@ -277,10 +277,17 @@ def prune_once(model: nn.Module, method: str, compression: float | str, batch: t
 def compact(model: nn.Module, masks: Masks) -> nn.Module:
     """The smaller dense model that the masks of a channel method describe: without the pruned channels and all that
     belongs to them (bias, BatchNorm, the inputs of the layers that read them). It computes what `model` computes
-    under `masks`, checked on the masks' example input; `model` is unchanged."""
+    under `masks`, checked on the masks' example input; `model` is unchanged. Given the `Structure` a structured
+    method returns for a language model, the model without the decoder layers, or the heads and channels, it
+    removes (`benchsuite.pruning.structure.compact`)."""
+    from .structure import Structure, compact as compact_structure
+
+    if isinstance(masks, Structure):
+        return compact_structure(model, masks)
     target = getattr(masks, "target", None)
     if target is None or target.kind not in CHANNEL:
         raise ValueError("compact needs the masks of a channel method (target 'channel' or 'channel_global') as "
                          "benchsuite.prune returns them, e.g. bs.prune(model, 'l1_filter', compression='ch-x2', "
-                         "batch=(x, y))")
+                         "batch=(x, y)), or the Structure of a structured language-model method ('shortgpt', "
+                         "'flap')")
     return compact_channels(model, masks, masks.example, target.groups)

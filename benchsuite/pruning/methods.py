@@ -12,7 +12,7 @@ from typing import Any
 from ..plan.fingerprint import file_fingerprint
 from ..registry import Registry, discover
 from .schedules import Dynamic, Gradual, Levels
-from .targets import ALLOCATED, KINDS, fits
+from .targets import ALLOCATED, KINDS, STRUCTURED, fits
 
 STAGES = {
     "after_training": "prunes the trained dense model once; the pair's fine-tuning follows",
@@ -121,6 +121,9 @@ def register_method(name: str, target: str | tuple[str, ...] = "global", stage: 
     if {"nm", "channel", "channel_global"} & set(kinds) and schedule is not None:
         raise ValueError(f"method {name!r}: an N:M or channel target is reached in one step; a method with target "
                          f"{target!r} acts after training or at initialisation")
+    if set(STRUCTURED) & set(kinds) and (stage != "post_training" or len(kinds) > 1):
+        raise ValueError(f"method {name!r}: a structured target (blocks, width) removes parts of a language model "
+                         f"after training: stage 'post_training', that target alone")
 
     def wrap(fn: Callable) -> Callable:
         METHODS.add(name, Method(name, fn, target, stage, schedule, tuple(depends)))

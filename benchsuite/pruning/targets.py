@@ -34,9 +34,14 @@ KINDS = {
           "`keep` in all exactly",
     "uniform+": "the first convolution whole and the same fraction of every other layer (Gale et al. 2019), `keep` in "
                 "all exactly",
+    "blocks": "whole decoder layers of a language model: round(s * L) of its L layers removed for a share s (`25%`), "
+              "the model compacted",
+    "width": "attention key-value groups and MLP channels of a language model's decoder layers, as many parameters "
+             "as round(s * L) of its L layers hold for a share s (`25%`), the model compacted",
 }
 ALLOCATED = ("erk", "er", "uniform+")
 CHANNEL = ("channel", "channel_global")
+STRUCTURED = ("blocks", "width")  # a language model's layers, or its heads and channels, removed
 
 
 def parse_pattern(compression: object) -> tuple[int, int]:
@@ -71,9 +76,9 @@ def fits(kind: str, compression: float | str) -> bool:
     """Whether a target of `kind` takes `compression`: a ratio, an N:M pattern, a channel ratio `ch-xR`, or a sparsity
     `S%`."""
     if not isinstance(compression, str):
-        return kind not in ("nm", "row", *CHANNEL)
+        return kind not in ("nm", "row", *CHANNEL, *STRUCTURED)
     if compression.endswith("%"):
-        return kind in ("layer", "row")
+        return kind in ("layer", "row", *STRUCTURED)
     return kind in CHANNEL if compression.startswith("ch-") else kind == "nm"
 
 

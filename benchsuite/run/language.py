@@ -1,7 +1,8 @@
 """Running a case of a language-model pair: the dense model (through transformers) and its tokenized text (loaded
 once per process, the checkpoint checked against its sha256), the calibration sample the case's seed draws, the
-block-by-block pruning pass, perplexity on the held-out chunks beside the dense model's (computed once per model and
-kept in the store), and prefill and decode speed beside the dense model's."""
+block-by-block pruning pass (or a structured method's, and the compacted model), perplexity on the held-out chunks
+beside the dense model's (computed once per model and kept in the store), and prefill and decode speed beside the
+dense model's."""
 from __future__ import annotations
 
 import copy
@@ -20,17 +21,23 @@ from torch import Tensor, nn
 from .. import __version__
 from ..data.text import Text, lee, wikitext2
 from ..files import package_file
-from ..models.causal import checkpoint_sha256, load_causal_lm
+from ..models.causal import checkpoint_sha256, decoder_layers, linears, load_causal_lm
 from ..plan.cases import SCHEMA_VERSION, Case
 from ..plan.pairs import PackagedFile, TextPair, WeightsFile, get_pair
 from ..pruning.calibration import prune_blocks
 from ..pruning.context import Masks
 from ..pruning.methods import get_method
-from ..pruning.targets import nominal
+from ..pruning.structure import Structure, compact, prune_structure
+from ..pruning.targets import STRUCTURED, nominal
 from . import generation
 from .generation import PREFILL
 from .perplexity import chunk_nll, perplexity
 from .store import Store
+
+
+def _linear_weights(model: nn.Module) -> int:
+    """The weights of the linear layers inside a causal LM's decoder layers (biases left out)."""
+    return sum(m.weight.numel() for layer in decoder_layers(model)[1] for m in linears(layer).values())
 
 
 @dataclass(frozen=True)
@@ -113,32 +120,44 @@ class LanguageRunner:
         tokens = self.loaded(case).text.sample(pair.calibration, pair.length, case.seed)
         return Prepared(copy.deepcopy(self.loaded(case).model), tokens)
 
-    def prune(self, case: Case, ctx: Prepared) -> Masks:
-        """The timed step: the method's pass over every block, which leaves the pruned weights in `ctx.model`."""
+    def prune(self, case: Case, ctx: Prepared) -> Masks | Structure:
+        """The timed step: the method's pass over every block, which leaves the pruned weights in `ctx.model`; a
+        structured method's pass, and the compacted model in `ctx.model`."""
         method = get_method(case.method)
-        return prune_blocks(ctx.model, method, case.compression, ctx.tokens, case.seed,
-                            method.bind(dict(case.hparams))[1])
+        kwargs = method.bind(dict(case.hparams))[1]
+        if method.kind_for(case.compression) in STRUCTURED:
+            structure = prune_structure(ctx.model, method, case.compression, ctx.tokens, case.seed, kwargs)
+            ctx.model = compact(ctx.model, structure)
+            return structure
+        return prune_blocks(ctx.model, method, case.compression, ctx.tokens, case.seed, kwargs)
 
-    def finish(self, case: Case, ctx: Prepared, masks: Masks) -> dict[str, Any]:
-        """Check that the pruned weights are zero, count what is left, and measure perplexity."""
+    def finish(self, case: Case, ctx: Prepared, masks: Masks | Structure) -> dict[str, Any]:
+        """Check that the pruned weights are zero (or gone), count what is left, and measure perplexity."""
         pair: TextPair = get_pair(case.pair)
         model, method = ctx.model, get_method(case.method)
-        weights = {name: model.get_parameter(name) for name in masks}
-        leaked = {n: int(w[~masks[n]].count_nonzero()) for n, w in weights.items() if w[~masks[n]].any()}
-        if leaked:
-            raise AssertionError(f"{case.id}: masked weights are nonzero in the pruned model: {leaked}")
+        dense_model = self.loaded(case).model
+        if isinstance(masks, Structure):
+            kept, prunable, layers = _linear_weights(model), _linear_weights(dense_model), masks.summary()
+            density, share = {}, masks.target.blocks / masks.target.layers  # the share round(s * L) / L
+        else:
+            weights = {name: model.get_parameter(name) for name in masks}
+            leaked = {n: int(w[~masks[n]].count_nonzero()) for n, w in weights.items() if w[~masks[n]].any()}
+            if leaked:
+                raise AssertionError(f"{case.id}: masked weights are nonzero in the pruned model: {leaked}")
+            prunable = sum(w.numel() for w in weights.values())
+            kept = sum(int(w.count_nonzero()) for w in weights.values())
+            layers, density = {}, {n: float(m.float().mean()) for n, m in masks.items()}
+            share = 1 - 1 / nominal(case.compression)
         dense, start = self.dense(case), time.perf_counter()
         nll = chunk_nll(model, self.chunks(case))
         seconds = time.perf_counter() - start
-        speed = generation.measure(self.loaded(case).model, model, self.loaded(case).text.evaluation[:PREFILL])
-        prunable = sum(w.numel() for w in weights.values())
-        kept = sum(int(w.count_nonzero()) for w in weights.values())
+        speed = generation.measure(dense_model, model, self.loaded(case).text.evaluation[:PREFILL])
         return {
             "hash": case.hash, "schema": SCHEMA_VERSION, "suite_version": __version__,
             "method_version": case.spec["method_version"], "torch": str(torch.__version__),
             "pair": case.pair, "weights": case.weights, "method": case.method, "stage": method.stage,
             "target": method.kind_for(case.compression), "hyperparameters": case.hyperparameters,
-            "compression": case.compression, "sparsity": 1 - 1 / nominal(case.compression), "seed": case.seed,
+            "compression": case.compression, "sparsity": share, "seed": case.seed,
             "weights_sha256": self.loaded(case).sha256, "text": pair.text,
             "calibration_text": "c4" if pair.text == "wikitext2" else pair.text,
             "calibration_sequences": pair.calibration,
@@ -146,9 +165,9 @@ class LanguageRunner:
             "eval_tokens": len(nll) * (pair.length - 1), "perplexity": perplexity(nll, pair.length),
             "dense_perplexity": perplexity(dense, pair.length), "chunk_nll": nll.tolist(),
             "dense_chunk_nll": dense.tolist(), "params": sum(p.numel() for p in model.parameters()),
+            "dense_params": sum(p.numel() for p in dense_model.parameters()),
             "nonzero_params": sum(int(p.count_nonzero()) for p in model.parameters()), "prunable_params": prunable,
-            "sparsity_achieved": 1 - kept / prunable,
-            "layer_density": {n: float(m.float().mean()) for n, m in masks.items()}, "eval_seconds": seconds,
+            "sparsity_achieved": 1 - kept / prunable, "layer_density": density, **layers, "eval_seconds": seconds,
             "generation": speed, "prefill_speedup": speed["prefill_speedup"], "decode_speedup": speed["decode_speedup"],
             "transformers": transformers.__version__,
         }

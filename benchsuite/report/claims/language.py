@@ -1,7 +1,8 @@
 """The published claims of post-training pruning of language models (Wanda: Sun et al. 2023; SparseGPT: Frantar &
-Alistarh 2023; RIA: Zhang et al. 2024; OWL: Yin et al. 2024), tested on a language-model leaderboard's numbers. The
-outcomes are each held-out chunk's mean token loss (seeds x chunks); a comparison "won" supports the claim, and a
-difference is written as the ratio of the two perplexities."""
+Alistarh 2023; RIA: Zhang et al. 2024; OWL: Yin et al. 2024; ShortGPT: Men et al. 2024; FLAP: An et al. 2024),
+tested on a language-model leaderboard's numbers. The outcomes are each held-out chunk's mean token loss (seeds x
+chunks); a comparison "won" supports the claim, and a difference is written as the ratio of the two perplexities;
+a structured method's speed is taken from its timed rounds."""
 from __future__ import annotations
 
 import math
@@ -10,13 +11,27 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .rule import Claim, judge
+from ...pruning.targets import STRUCTURED
+from .rule import Claim, decided, judge
 
 MAGNITUDE = "magnitude"
 UNSTRUCTURED = ("50%", "60%", "70%")
 SOURCE = "Sun et al. 2023; Frantar & Alistarh 2023"
 BEATS = (("ria", "wanda", ("50%", "2:4"), "Zhang et al. 2024"),  # (method, baseline, where, source)
          ("owl", "wanda", ("70%",), "Yin et al. 2024"))
+DEPTH_WIDTH = (("shortgpt", "flap", "25%"),)  # (layers removed, heads and channels removed, where): equal parameters
+STRUCTURED_SOURCE = "Men et al. 2024; An et al. 2024"
+SPEEDUP = 1.2  # what removing a quarter of a model's decoder layers (or their parameters) buys at least, claimed
+
+
+def faster(generation: dict, phase: str, by: float = SPEEDUP) -> bool | None:
+    """Whether the pruned model ran `phase` (prefill or decode) at least `by` times faster than the dense one, on
+    every pair of their timed rounds (True), on none (False), or on some (None, undecided)."""
+    key = "prefill_rounds_ms" if phase == "prefill" else "decode_rounds_ms_per_token"
+    dense, pruned = generation[key]["dense"], generation[key]["pruned"]
+    if min(dense) / max(pruned) >= by:
+        return True
+    return False if max(dense) / min(pruned) < by else None
 
 
 def ratio(d: float) -> str:
@@ -24,15 +39,17 @@ def ratio(d: float) -> str:
     return f"{math.exp(d):.2f}x"
 
 
-def claims(get: Callable[[str, str, str, str], np.ndarray | None], agg: pd.DataFrame) -> list[Claim]:
-    """`get(pair, weights, method, compression)`: the cell's losses (seeds x chunks), or None."""
+def claims(get: Callable[[str, str, str, str], np.ndarray | None], agg: pd.DataFrame,
+           frame: pd.DataFrame | None = None) -> list[Claim]:
+    """`get(pair, weights, method, compression)`: the cell's losses (seeds x chunks), or None; `frame`: every case's
+    row (for the measured speed of structured methods)."""
     out = []
     blocks = agg[["pair", "weights"]].drop_duplicates()
     for pair, weights in blocks.itertuples(index=False):
         block = agg[(agg.pair == pair) & (agg.weights == weights)]
         cell = lambda m, c: get(pair, weights, m, c)  # noqa: E731
         prefix = f"{pair} {weights}: " if len(blocks) > 1 else ""
-        others = sorted(set(block.method) - {MAGNITUDE})
+        others = sorted(set(block[~block.target.isin(STRUCTURED)].method) - {MAGNITUDE})  # that mask
 
         def gap(m: str, c: str) -> np.ndarray | None:
             a, b = cell(MAGNITUDE, c), cell(m, c)
@@ -60,6 +77,21 @@ def claims(get: Callable[[str, str, str, str], np.ndarray | None], agg: pd.DataF
                   ((f"{lo}->{hi}", gap(m, hi), gap(m, lo), None) for lo, hi in zip(UNSTRUCTURED, UNSTRUCTURED[1:])),
                   "steps (50->60%, 60->70%)", m, "The gap to magnitude pruning grows with sparsity",
                   "won: the ratio of the two gaps' perplexity ratios")
+        for depth, width, c in DEPTH_WIDTH:
+            claim(f"removing whole layers ({depth}) costs more perplexity than removing heads and channels ({width}) "
+                  f"of as many parameters, at {c}", [(c, cell(depth, c), cell(width, c), None)], "comparisons", width,
+                  "Removing layers costs more than removing heads and channels",
+                  f"won: {depth}'s perplexity / {width}'s", STRUCTURED_SOURCE)
+        rows = pd.DataFrame() if frame is None else frame[(frame.pair == pair) & (frame.weights == weights)]
+        for (m, c), g in rows[rows.target.isin(STRUCTURED)].groupby(["method", "compression"]) \
+                if len(rows) else ():
+            facts = [(f"{phase} seed {r.seed}", faster(r.generation, phase)) for r in g.itertuples()
+                     for phase in ("prefill", "decode")]
+            out.append(Claim(f"{prefix}{m} at {c} runs prefill and decode at least {SPEEDUP}x faster than the dense "
+                             f"model", STRUCTURED_SOURCE, "all", decided(facts), "timed cases (prefill, decode)", m,
+                             f"won: every timed round of the pruned model at least {SPEEDUP}x faster than every round "
+                             f"of the dense model; lost: no pair of rounds is; undecided: some are",
+                             f"{prefix}Structured pruning runs at least {SPEEDUP}x faster", ratio))
         for m in sorted(set(block.method)):
             claim(f"2:4 costs {m} more than 50% unstructured", [("2:4 vs 50%", cell(m, "2:4"), cell(m, "50%"), None)],
                   "comparisons", "50% unstructured", "2:4 costs more than 50% unstructured",
