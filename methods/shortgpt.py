@@ -26,8 +26,10 @@ def shortgpt(ctx):
     cosine per token, summed over tokens and over calibration sequences, an undefined cosine counted as 0.5, the n
     lowest (numpy argsort) removed.
 
-    Differs: that code runs Meta's Llama in its own precision, one batch of prompts; here float32 through
-    transformers, `CHUNK` sequences per forward pass, ties (never seen) broken by layer index."""
+    Differs: the paper writes BI as an expectation over tokens, the code as a sum (the same ranking); that code runs
+    Meta's Llama in its own precision, one batch of prompts, the cosine taken from the diagonal of a full matrix
+    product; here float32 through transformers, `CHUNK` sequences per forward pass, ties (never seen) broken by
+    layer index."""
     cal = ctx.calibration
     return ctx.remove_blocks(torch.tensor([
         sum(block_influence(x, y) for x, y in zip(cal.inputs(i), cal.inputs(i + 1))) for i in range(len(cal.blocks))

@@ -46,11 +46,13 @@ class TestPostTrainingStep:
 
     def test_pruning_step(self, benchmark, benchsuite_method):
         """One post-training pass over a small transformers Llama (4 blocks of width 64) at 50%, 8 calibration
-        sequences of 64."""
+        sequences of 64; for a structured method, its pass and the compaction."""
         from transformers import LlamaConfig, LlamaForCausalLM
 
         from benchsuite.models.causal import prunable as lm_prunable
         from benchsuite.pruning.calibration import prune_blocks
+        from benchsuite.pruning.structure import compact, prune_structure
+        from benchsuite.pruning.targets import STRUCTURED
 
         benchmark.group = "prune llama-4x64 50%"
         torch.manual_seed(0)
@@ -58,6 +60,11 @@ class TestPostTrainingStep:
                                              num_key_value_heads=2, intermediate_size=128)).eval()
         tokens = torch.randint(0, 256, (8, 64), generator=torch.Generator().manual_seed(0))
         method = get_method(benchsuite_method)
+        if method.kind_for("50%") in STRUCTURED:
+            small = benchmark.pedantic(lambda m: compact(m, prune_structure(m, method, "50%", tokens)),
+                                       setup=lambda: ((model,), {}), rounds=3, warmup_rounds=1)
+            assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
+            return
         masks = benchmark.pedantic(prune_blocks, setup=lambda: ((copy.deepcopy(model), method, "50%", tokens), {}),
                                    rounds=3, warmup_rounds=1)
         assert set(masks) == set(lm_prunable(model))
