@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from benchsuite import register_method
+from benchsuite.methods.sparsegpt import sparsegpt
 from benchsuite.methods.wanda import wanda
 from benchsuite.models.causal import linears
 from benchsuite.pruning.calibration import allocates
@@ -32,7 +33,8 @@ def sparsities(ratios: list[float], sparsity: float, lamda: float) -> list[float
 
 
 @allocates("owl")
-def allocation(calibration, sparsity: float, *, m: float, lamda: float) -> list[float]:
+@allocates("owl_sparsegpt")
+def allocation(calibration, sparsity: float, *, m: float, lamda: float, **reconstruction) -> list[float]:
     return sparsities(outlier_ratios(calibration, m), sparsity, lamda)
 
 
@@ -53,3 +55,14 @@ def owl(ctx, *, m: float = 5.0, lamda: float = 0.08):
     one reach 1 or more; here a block sparsity below 0 or at 1 or more is an error: the case's sparsity must lie
     between max(d) - mean(d) and 1 - (mean(d) - min(d)) for the scaled ratios d (within 2 * lamda of 0 and of 1)."""
     return wanda(ctx)
+
+
+@register_method("owl_sparsegpt", target="layer", stage="post_training", depends=(sparsegpt,))
+def owl_sparsegpt(ctx, *, m: float = 5.0, lamda: float = 0.08, blocksize: int = 128, percdamp: float = 0.01):
+    """SparseGPT (its OBS reconstruction, int(s_i * n) of each layer of n pruned) at each block's own sparsity s_i,
+    which OWL's allocation gives exactly as for `owl` (the Wanda scores' outlier ratios of the dense model). As in the
+    reference code (luuyin/OWL, `--prune_method sparsegpt_owl`: lib/prune_all.py `prune_sparsegpt_outlier`, at
+    dddb7a4): the allocation's dense pass first, then SparseGPT block by block, each layer's `fasterprune` at its
+    block's sparsity with 1% dampening and blocks of 128 columns; `m` = 5 and `lamda` = 0.08 as its README's
+    command. Differs as `owl` in the allocation and as `sparsegpt` in the reconstruction."""
+    return sparsegpt(ctx, blocksize=blocksize, percdamp=percdamp)

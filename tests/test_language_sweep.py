@@ -161,22 +161,22 @@ def test_a_language_sweep_runs_through_pytest_and_writes_its_leaderboard(tiny_gg
     pytester.makepyfile(test_sweep="from benchsuite.testing import test_case  # noqa: F401")
     args = ("--sweep", "tinylm", "--bench-dir", "bench", "-p", "no:randomly")
     result = pytester.runpytest_subprocess(*args)
-    result.assert_outcomes(passed=20)
-    result.stdout.fnmatch_lines(["[[]*/20[]] magnitude-lee-tiny-tiny-50%-s0: perplexity * (computed in *s)*",
-                                 "*leaderboard: */leaderboard/tinylm/README.md (20 of 20 cases stored)*",
+    result.assert_outcomes(passed=22)
+    result.stdout.fnmatch_lines(["[[]*/22[]] magnitude-lee-tiny-tiny-50%-s0: perplexity * (computed in *s)*",
+                                 "*leaderboard: */leaderboard/tinylm/README.md (22 of 22 cases stored)*",
                                  "pair * weights * sparsity * method * perplexity ?95% interval? * seeds",
                                  "lee-tiny * tiny * 50% * magnitude *", "lee-tiny * tiny * 2:4 * magnitude *"])
     rows = list(csv.DictReader(open(pytester.path / "leaderboard" / "tinylm" / "results.csv")))
-    assert len(rows) == 20 and {r["method"] for r in rows} == {"magnitude", "wanda", "sparsegpt", "ria", "owl",
-                                                               "shortgpt", "flap"}
+    assert len(rows) == 22 and {r["method"] for r in rows} == {"magnitude", "wanda", "sparsegpt", "ria", "owl",
+                                                               "owl_sparsegpt", "shortgpt", "flap"}
     board = (pytester.path / "leaderboard" / "tinylm" / "README.md").read_text()
     assert "### Perplexity" in board and "## Findings" in board and "missing" not in board
     owl = next(line for line in board.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip() == "owl")
     assert owl.rstrip(" |").endswith("| -")  # owl takes no 2:4: a dash
     assert (pytester.path / "leaderboard" / "tinylm" / "lee-tiny-tiny.png").stat().st_size > 10_000
     again = pytester.runpytest_subprocess(*args)
-    again.assert_outcomes(passed=20)
-    assert again.stdout.str().count("(from the store)") == 20 and "warning" not in again.stdout.str()
+    again.assert_outcomes(passed=22)
+    assert again.stdout.str().count("(from the store)") == 22 and "warning" not in again.stdout.str()
 
 
 def _rows(method, compression, losses, seed=0, length=11, target="layer", speed=(100.0, 100.0)):
@@ -235,15 +235,15 @@ def test_the_findings_test_the_published_claims_on_the_chunks(tmp_path):
 def test_the_lm_methods_sweep_puts_ria_and_owl_beside_wanda_and_tests_their_papers_claims(tmp_path):
     cases = SWEEPS.get("lm-methods").cases()
     assert sorted({(c.method, c.compression) for c in cases}) == [
-        ("flap", "25%"), ("owl", "70%"), ("ria", "2:4"), ("ria", "50%"), ("shortgpt", "25%"), ("wanda", "2:4"),
-        ("wanda", "50%"), ("wanda", "70%")]
-    assert {c.seed for c in cases} == {0, 1, 2} and len(cases) == 24
+        ("flap", "25%"), ("owl", "70%"), ("owl_sparsegpt", "70%"), ("ria", "2:4"), ("ria", "50%"), ("shortgpt", "25%"),
+        ("sparsegpt", "70%"), ("wanda", "2:4"), ("wanda", "50%"), ("wanda", "70%")]
+    assert {c.seed for c in cases} == {0, 1, 2} and len(cases) == 30
     lm = {c.hash for c in SWEEPS.get("lm").cases()}
-    assert {c.hash for c in cases if c.method == "wanda"} <= lm  # Wanda's cases are the lm sweep's own
+    assert {c.hash for c in cases if c.method in ("wanda", "sparsegpt")} <= lm  # the lm sweep's own cases
     rng = np.random.default_rng(1)
     base = rng.normal(3.5, 0.3, 40)
     shift = {("wanda", "50%"): 0.5, ("wanda", "2:4"): 1.2, ("ria", "50%"): 0.4, ("ria", "2:4"): 1.0,
-             ("wanda", "70%"): 1.5, ("owl", "70%"): 1.6}
+             ("wanda", "70%"): 1.5, ("owl", "70%"): 1.6, ("sparsegpt", "70%"): 1.0, ("owl_sparsegpt", "70%"): 0.8}
     structured = {("shortgpt", "25%"): (1.5, "blocks", (100.0, 75.0)), ("flap", "25%"): (0.9, "width", (100.0, 90.0))}
     frame = pd.DataFrame([_rows(m, c, base + s + rng.normal(0, 0.001, 40), seed)
                           for (m, c), s in shift.items() for seed in (0, 1, 2)]
@@ -262,6 +262,7 @@ def test_the_lm_methods_sweep_puts_ria_and_owl_beside_wanda_and_tests_their_pape
            "testable" in board
     assert "50% (1.11x)" in board  # Wanda's perplexity over RIA's: exp(0.5 - 0.4)
     assert "owl has a lower perplexity than wanda at 70%** (Yin et al. 2024) — contradicted" in board
+    assert "owl_sparsegpt has a lower perplexity than sparsegpt at 70%** (Yin et al. 2024) — reproduced" in board
 
 
 @pytest.mark.parametrize("method", ["shortgpt", "flap"])

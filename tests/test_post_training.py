@@ -137,6 +137,24 @@ def test_owl_gives_each_block_the_sparsity_of_its_outlier_share_around_the_targe
     assert {round(float(masks[f"model.layers.{i}.mlp.down_proj.weight"].float().mean()), 6) for i in range(6)} != {0.4}
 
 
+def test_owl_sparsegpt_runs_sparsegpt_at_the_block_sparsities_owls_allocation_gives():
+    from benchsuite.methods.sparsegpt import prune_layer
+
+    model, x = deeper_llama(), tokens()
+    shares = calibration.allocate(get_method("owl_sparsegpt"), calibration.Calibration(model, x), "60%", None)
+    assert shares == calibration.allocate(get_method("owl"), calibration.Calibration(model, x), "60%", None)
+    assert len(set(shares)) > 2
+    masks = prune_blocks(copy.deepcopy(model), get_method("owl_sparsegpt"), "60%", x)
+    for name, mask in masks.items():  # int(s_i * n) of every layer of block i
+        assert int((~mask).sum()) == int(shares[int(name.split(".")[2])] * mask.numel()), name
+    inputs = linear_inputs(model, x, 0)  # block 0 sees the dense model's inputs: SparseGPT's own step at s_0
+    for name, w in decoder_layers(model)[1][0].named_parameters():
+        if name in inputs:
+            keep, _ = prune_layer(w.detach(), 2 * inputs[name].T @ inputs[name] / len(inputs[name]), shares[0], None,
+                                  128, 0.01)
+            assert torch.equal(masks[f"model.layers.0.{name}"], keep), name
+
+
 def test_an_allocation_that_cannot_keep_its_mean_is_a_clear_error():
     with pytest.raises(ValueError, match=r"'owl': its allocation must give each of the 6 blocks a sparsity in "
                                          r"\[0, 1\) with mean 10%.*its hyperparameters may not fit this sparsity"):

@@ -191,10 +191,11 @@ SWEEPS.add("lm-wikitext2", Sweep("lm-wikitext2", (
     Block(("wikitext2-smollm2",), ("smollm2",), LM_BASE, *LM, "post_training", first_seed_only="magnitude"),
 )))
 # The methods that language-model pruning papers compare against now, each beside the baseline its paper claims to
-# beat, at that paper's settings: RIA and Wanda at 50% and 2:4, OWL and Wanda at 70%; and structured pruning, whole
+# beat, at that paper's settings: RIA and Wanda at 50% and 2:4, OWL on Wanda and on SparseGPT beside each at 70%; and
+# structured pruning, whole
 # layers (ShortGPT) against heads and channels (FLAP) removed at equal size, a quarter of the layers' weights.
 SWEEPS.add("lm-methods", Sweep("lm-methods", (
     Block(("lee-smollm2",), ("smollm2",), "ria,wanda", ("50%", "2:4"), (0, 1, 2), "post_training"),
-    Block(("lee-smollm2",), ("smollm2",), "owl,wanda", ("70%",), (0, 1, 2), "post_training"),
+    Block(("lee-smollm2",), ("smollm2",), "owl,wanda,owl_sparsegpt,sparsegpt", ("70%",), (0, 1, 2), "post_training"),
     Block(("lee-smollm2",), ("smollm2",), "shortgpt,flap", ("25%",), (0, 1, 2), "post_training"),
 )))

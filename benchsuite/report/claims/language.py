@@ -18,7 +18,7 @@ MAGNITUDE = "magnitude"
 UNSTRUCTURED = ("50%", "60%", "70%")
 SOURCE = "Sun et al. 2023; Frantar & Alistarh 2023"
 BEATS = (("ria", "wanda", ("50%", "2:4"), "Zhang et al. 2024"),  # (method, baseline, where, source)
-         ("owl", "wanda", ("70%",), "Yin et al. 2024"))
+         ("owl", "wanda", ("70%",), "Yin et al. 2024"), ("owl_sparsegpt", "sparsegpt", ("70%",), "Yin et al. 2024"))
 DEPTH_WIDTH = (("shortgpt", "flap", "25%"),)  # (layers removed, heads and channels removed, where): equal parameters
 STRUCTURED_SOURCE = "Men et al. 2024; An et al. 2024"
 SPEEDUP = 1.2  # what removing a quarter of a model's decoder layers (or their parameters) buys at least, claimed
