@@ -14,7 +14,7 @@ CASE = {
     "method": "registered method name",
     "stage": "`after_training`, `at_init`, `during_training` or `post_training`",
     "target": "what the masks must hit: `global`, `layer`, `nm`, `channel`, `channel_global`, `erk`, `er`, "
-              "`uniform+`, `row`",
+              "`uniform+`, `row`; or what a structured method removes from a language model: `blocks`, `width`",
     "hyperparameters": "the settings that differ from the method's defaults (`{}` when none)",
     "budget": "retraining budget: empty for the stage's own, `full` (the dense recipe's length) or `like-imp_lr` "
               "(as long as `imp_lr` trains in all at this compression)",
@@ -80,8 +80,13 @@ SPEED = {
     "latency_form_b64": "as latency_form, at batch 64",
 }
 LANGUAGE = {
-    "sparsity": "requested sparsity of the prunable weights (1 - 1 / compression)",
-    "sparsity_achieved": "fraction of the prunable weights that are zero",
+    "sparsity": "requested sparsity of the prunable weights (1 - 1 / compression); for a structured method, the "
+                "share its target removes, round(share x L) / L of L decoder layers",
+    "sparsity_achieved": "fraction of the prunable weights that are zero (for a structured method: gone)",
+    "dense_params": "all parameters of the dense model",
+    "blocks_removed": "the decoder layers a structured method removed (target `blocks`), by index in the dense model",
+    "groups_kept": "key-value groups (a key-value head with its query heads) each decoder layer kept (target `width`)",
+    "channels_kept": "MLP channels each decoder layer kept (target `width`)",
     "prunable_params": "weights of the prunable linear layers of every block",
     "text": "the scored text (`lee`, `wikitext2`)",
     "calibration_text": "the text the calibration sequences are drawn from (`lee`, `c4`)",
