@@ -3,6 +3,8 @@ tiny transformers Llama with random weights (`post_training.tiny_llama`), throug
 (`prune_structure`) and compaction (`compact`)."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -18,8 +20,6 @@ def masked(model, s: Structure):
     """The dense model with the removed key-value groups' query, key and value rows and output columns, and the
     removed channels' gate and up rows and down columns, set to zero, and the compensation biases added: what the
     compacted model must compute."""
-    import copy
-
     model = copy.deepcopy(model)
     prefix, layers = decoder_layers(model)
     with torch.no_grad():
